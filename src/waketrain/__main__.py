@@ -1,0 +1,3 @@
+from waketrain.cli import app
+
+app()

@@ -1,0 +1,61 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from waketrain import __version__
+from waketrain.api.errors import install_error_handlers
+from waketrain.api.limits import BodySizeLimit
+from waketrain.api.routers import auth, datasets, recordings, status
+from waketrain.settings import Settings
+from waketrain.store.accounts import ADMIN_USERNAME
+from waketrain.store.analysis import QualityAnalyzer
+from waketrain.store.startup import start_registry
+
+log = structlog.get_logger(__name__)
+# Room for the multipart envelope and the metadata field around the largest accepted file.
+MULTIPART_OVERHEAD_BYTES = 256 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = start_registry(settings)
+        if started.generated_admin_password:
+            # Shown once, on the operator's console; never written to the logs.
+            print(
+                f"\n  waketrain admin login: {ADMIN_USERNAME} / "
+                f"{started.generated_admin_password}\n"
+                "  (generated now; set WAKETRAIN_ADMIN_PASSWORD to choose it)\n",
+                flush=True,
+            )
+        app.state.registry = started.registry
+        app.state.analyzer = QualityAnalyzer(started.registry)
+        app.state.analyzer.start()
+        log.info("service started", data_dir=str(started.registry.layout.root))
+        try:
+            yield
+        finally:
+            app.state.analyzer.stop()
+            started.registry.close()
+
+    app = FastAPI(
+        title="waketrain",
+        version=__version__,
+        description="Self-hosted wake word training service.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    )
+    for router in (status.router, auth.router, datasets.router, recordings.router):
+        app.include_router(router)
+    return app

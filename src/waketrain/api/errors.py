@@ -1,0 +1,59 @@
+"""Domain errors become JSON answers with a sentence a person can act on: translated here only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from waketrain.audio.decode import AudioRejected
+from waketrain.store.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    WaketrainError,
+)
+
+STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
+    (AuthenticationFailed, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+]
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return "Invalid request. " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_audio_rejected(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AudioRejected)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(
+            {
+                "detail": _describe_validation(exc),
+                "errors": [
+                    {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                    for e in exc.errors()
+                ],
+            },
+            status_code=422,
+        )
+
+    app.add_exception_handler(AudioRejected, on_audio_rejected)
+    app.add_exception_handler(WaketrainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,76 @@
+"""Health, the event feed (HTTP and WebSocket) and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from waketrain import __version__
+from waketrain.api.deps import authenticate_connection, current_principal, get_registry
+from waketrain.store.errors import AuthenticationFailed
+from waketrain.store.events import AuditRecord, EventRecord, audit_trail, events_after
+from waketrain.store.registry import Registry
+
+router = APIRouter(tags=["status"])
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+POLL_SECONDS = 0.5
+BATCH_SIZE = 500
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness; the only route that needs no credentials."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/events", response_model=list[EventRecord], dependencies=[Depends(current_principal)])
+def list_events(
+    registry: RegistryDep,
+    after: Annotated[int, Query(ge=0, description="Last event id the client has seen.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[EventRecord]:
+    return events_after(registry, after, limit)
+
+
+@router.get("/audit", response_model=list[AuditRecord], dependencies=[Depends(current_principal)])
+def list_audit(
+    registry: RegistryDep,
+    object_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AuditRecord]:
+    """Who created, uploaded, deleted, restored and relabelled what; newest first."""
+    return audit_trail(registry, object_id, limit)
+
+
+@router.websocket("/status")
+async def status_stream(websocket: WebSocket, after: int = 0) -> None:
+    """Stream events with id > `after` as JSON, then new ones as they are written.
+
+    The database is the feed, so events from other processes (workers, the CLI) arrive too,
+    and a client that reconnects with its last seen id misses nothing.
+    """
+    try:
+        authenticate_connection(websocket)
+    except AuthenticationFailed as exc:
+        await websocket.close(code=4401, reason=str(exc)[:120])
+        return
+    await websocket.accept()
+    registry: Registry = websocket.app.state.registry
+    last_id = max(after, 0)
+    try:
+        while True:
+            batch = await run_in_threadpool(events_after, registry, last_id, BATCH_SIZE)
+            for event in batch:
+                await websocket.send_json(event.model_dump(mode="json"))
+                last_id = event.id
+            if len(batch) == BATCH_SIZE:
+                continue  # a backlog: keep sending before waiting
+            # Any client message is ignored; receiving is how a disconnect is noticed.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(websocket.receive_text(), timeout=POLL_SECONDS)
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,1 @@
+"""Audio ingest: decode by content, validate, resample; quality metrics and VAD."""

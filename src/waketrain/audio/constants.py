@@ -1,0 +1,8 @@
+"""Audio geometry shared by ingest, training and the detector."""
+
+from typing import Final
+
+SAMPLE_RATE_HZ: Final = 16_000
+CLIP_SUBTYPE: Final = "PCM_16"
+FRAME_MS: Final = 20
+FRAME_SAMPLES: Final = SAMPLE_RATE_HZ * FRAME_MS // 1000

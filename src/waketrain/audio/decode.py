@@ -1,0 +1,102 @@
+"""Decode an uploaded file by its content, validate it and bring it to 16 kHz mono."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from waketrain.audio.constants import CLIP_SUBTYPE, SAMPLE_RATE_HZ
+
+ACCEPTED_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus) or MP3"
+
+
+class AudioRejected(ValueError):
+    """An upload that cannot become a clip; the message says why and what is accepted."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ClipLimits:
+    max_bytes: int
+    min_seconds: float
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # (n,) float32 in [-1, 1] at SAMPLE_RATE_HZ
+    original_sample_rate: int
+    original_channels: int
+    original_format: str
+
+    @property
+    def duration_seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE_HZ
+
+
+def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
+    """Decode `data` (any format libsndfile reads, sniffed from the bytes), downmix, resample."""
+    if len(data) == 0:
+        raise AudioRejected(f"The file is empty. Upload a recording in {ACCEPTED_FORMATS}.")
+    if len(data) > limits.max_bytes:
+        raise AudioRejected(
+            f"The file is {len(data)} bytes; the limit is {limits.max_bytes} bytes.", status=413
+        )
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            if "should be" in f.extra_info and f.format in ("WAV", "WAVEX", "RF64", "W64"):
+                # libsndfile reads what is there; a header promising more means a cut-off upload.
+                raise AudioRejected(
+                    "The WAV file is truncated: its header declares more audio than it holds. "
+                    "Upload the complete recording."
+                )
+            fmt, channels, rate = f.format, f.channels, f.samplerate
+            audio = f.read(dtype="float32", always_2d=True)  # (n, channels)
+    except AudioRejected:
+        raise
+    except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
+        reason = getattr(exc, "error_string", None) or str(exc)
+        raise AudioRejected(
+            f"The file is not audio that can be decoded ({reason}). "
+            f"Accepted: {ACCEPTED_FORMATS}, recognised by content, not by file name.",
+            status=415,
+        ) from exc
+    if audio.shape[0] == 0:
+        raise AudioRejected(f"The file holds no audio samples. Accepted: {ACCEPTED_FORMATS}.")
+    mono = audio.mean(axis=1) if channels > 1 else audio[:, 0]
+    duration = len(mono) / rate
+    if duration < limits.min_seconds:
+        raise AudioRejected(
+            f"The clip is {duration:.2f} s long; clips must be at least {limits.min_seconds} s."
+        )
+    if duration > limits.max_seconds + 1e-6:
+        raise AudioRejected(
+            f"The clip is {duration:.2f} s long; clips may be at most {limits.max_seconds} s. "
+            "Split longer recordings first."
+        )
+    if rate != SAMPLE_RATE_HZ:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE_HZ, quality="HQ")
+    samples = np.clip(mono, -1.0, 1.0).astype(np.float32)
+    return DecodedAudio(samples, rate, channels, fmt)
+
+
+def encode_clip(samples: np.ndarray) -> bytes:
+    """The canonical clip encoding: 16 kHz mono PCM16 WAV."""
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SAMPLE_RATE_HZ, format="WAV", subtype=CLIP_SUBTYPE)
+    return buffer.getvalue()
+
+
+def read_clip(path: str) -> np.ndarray:
+    """Read a canonical clip back as float32 samples, (n,)."""
+    samples, rate = sf.read(path, dtype="float32", always_2d=False)
+    if rate != SAMPLE_RATE_HZ:
+        raise ValueError(f"{path} is {rate} Hz, not a canonical {SAMPLE_RATE_HZ} Hz clip")
+    return samples

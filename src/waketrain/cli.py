@@ -1,0 +1,163 @@
+"""The command-line door: each command parses its input, calls one core function, prints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from waketrain.logs import configure_logging
+from waketrain.settings import Settings
+from waketrain.store.errors import WaketrainError
+
+if TYPE_CHECKING:
+    # Imported lazily at run time so that `waketrain --help` stays fast.
+    from waketrain.store.registry import Registry
+
+app = typer.Typer(help="waketrain: self-hosted wake word training service.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Create, list, show and import datasets.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(token_app, name="token")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _open_registry() -> Registry:
+    from waketrain.store.registry import Registry
+
+    return Registry.open(_settings())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not start an embedded training worker.")
+    ] = False,
+) -> None:
+    """Run the API and web UI (and, by default, one embedded training worker)."""
+    import uvicorn
+
+    from waketrain.api.app import create_app
+
+    settings = _settings()
+    if not no_worker:
+        # The job queue and its worker arrive with the training service; nothing to start yet.
+        typer.echo("note: this build has no training worker yet; serving the registry API only.")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@dataset_app.command("create")
+def dataset_create(
+    dataset_id: Annotated[str, typer.Argument(help="Slug, e.g. tars-default.")],
+    phrase: Annotated[str, typer.Option(help="The wake phrase, as spoken.")],
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+) -> None:
+    """Create a dataset."""
+    from pydantic import ValidationError
+
+    from waketrain.store.datasets import DatasetCreate, create_dataset
+
+    try:
+        spec = DatasetCreate(id=dataset_id, phrase=phrase, description=description)
+        summary = create_dataset(_open_registry(), spec, actor="cli")
+    except (WaketrainError, ValidationError) as exc:
+        raise _fail(exc) from None
+    typer.echo(f"created dataset {summary.id} (phrase: {summary.phrase!r})")
+
+
+@dataset_app.command("list")
+def dataset_list() -> None:
+    """One line per dataset: clips per label and minutes."""
+    from waketrain.store.datasets import list_datasets
+
+    for s in list_datasets(_open_registry()):
+        c = s.clip_counts
+        typer.echo(
+            f"{s.id:24} {s.phrase!r:20} positive={c.positive} negative={c.negative} "
+            f"noise={c.noise} minutes={s.total_minutes:.2f}"
+        )
+
+
+@dataset_app.command("show")
+def dataset_show(dataset_id: str) -> None:
+    """The dataset's health summary as JSON."""
+    from waketrain.store.health import dataset_summary
+
+    try:
+        summary = dataset_summary(_open_registry(), dataset_id)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+
+
+@dataset_app.command("import")
+def dataset_import(
+    folder: Annotated[Path, typer.Argument(help="Folder of audio files (searched recursively).")],
+    dataset: Annotated[str, typer.Option(help="Dataset id.")],
+    label: Annotated[str, typer.Option(help="positive, negative or noise.")],
+    speaker: Annotated[str | None, typer.Option(help="Speaker tag for every clip.")] = None,
+    analyze: Annotated[
+        bool, typer.Option(help="Measure quality now (else a running service does it).")
+    ] = True,
+) -> None:
+    """Import every audio file of a folder; refused files are listed with the reason."""
+    from pydantic import ValidationError
+
+    from waketrain.store.analysis import (
+        analysis_pool,
+        analyze_pending_clips,
+        measure_in_processes,
+    )
+    from waketrain.store.clips import ClipMetadata, import_directory
+
+    try:
+        metadata = ClipMetadata(label=label, speaker=speaker, source="import")  # type: ignore[arg-type]
+        registry = _open_registry()
+        report = import_directory(registry, folder, dataset, metadata, actor="cli")
+        if analyze:
+            with analysis_pool(workers=os.cpu_count() or 1) as pool:
+                analyze_pending_clips(registry, measure_in_processes(pool))
+    except (WaketrainError, ValidationError) as exc:
+        raise _fail(exc) from None
+    for name, reason in report.rejected:
+        typer.secho(f"refused {name}: {reason}", fg=typer.colors.YELLOW, err=True)
+    minutes = sum(c.duration_seconds for c in report.imported) / 60
+    typer.echo(
+        f"imported {len(report.imported)} clips ({minutes:.2f} min) into {dataset} as {label}; "
+        f"refused {len(report.rejected)}"
+    )
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",
+    name: Annotated[str | None, typer.Option(help="Label for the token.")] = None,
+) -> None:
+    """Print a new bearer token (shown once; only its hash is stored)."""
+    from waketrain.store.accounts import issue_token
+
+    try:
+        issued = issue_token(_open_registry(), user, "api", name)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(issued.token)

@@ -1,0 +1,92 @@
+"""The one settings object: every environment variable the service reads is declared here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration, read once at start-up and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="WAKETRAIN_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data/wake-training"),
+        description="Root of the artifact registry (datasets, jobs, models, database).",
+    )
+    db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy database URL; default: SQLite file waketrain.db in the data dir.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `waketrain serve` binds to.")
+    port: int = Field(default=8000, description="Port `waketrain serve` listens on.")
+    admin_password: str | None = Field(
+        default=None,
+        description="Password of the admin user created at first start; generated if unset.",
+    )
+    default_dataset_id: str = Field(
+        default="tars-default", description="Dataset created at first start."
+    )
+    default_phrase: str = Field(default="hey tars", description="Wake phrase of that dataset.")
+
+    max_upload_bytes: int = Field(default=10_000_000, description="Largest accepted upload.")
+    min_clip_seconds: float = Field(default=0.3, description="Shortest accepted clip.")
+    max_clip_seconds: float = Field(default=30.0, description="Longest accepted clip.")
+    min_positive_clips: int = Field(
+        default=50, description="Positive clips a dataset needs before training."
+    )
+    min_negative_clips: int = Field(
+        default=50, description="Negative + noise clips a dataset needs before training."
+    )
+    session_hours: float = Field(default=168.0, description="Lifetime of a browser login.")
+    cookie_secure: bool = Field(
+        default=False, description="Mark the session cookie Secure (set behind HTTPS)."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    deploy_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DEPLOY_HOST"),
+        description="SSH host of the board.",
+    )
+    deploy_user: str | None = Field(
+        default=None, validation_alias=AliasChoices("DEPLOY_USER"), description="SSH user."
+    )
+    deploy_path: str = Field(
+        default="/opt/waketrain",
+        validation_alias=AliasChoices("DEPLOY_PATH"),
+        description="Folder on the board holding incoming/, releases/ and current.",
+    )
+    deploy_ssh_key: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DEPLOY_SSH_KEY"),
+        description="Private key for the board.",
+    )
+    deploy_port: int = Field(
+        default=22, validation_alias=AliasChoices("DEPLOY_PORT"), description="SSH port."
+    )
+    deploy_post_command: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DEPLOY_POST_COMMAND"),
+        description="Command run on the board after the swap (e.g. restart the wake service).",
+    )
+    deploy_known_hosts: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DEPLOY_KNOWN_HOSTS"),
+        description="known_hosts file the board's host key is verified against.",
+    )
+    stt_wake_model_path: Path = Field(
+        default=Path("/models/wake_model.onnx"),
+        validation_alias=AliasChoices("STT_WAKE_MODEL_PATH"),
+        description="Model the detector on the board loads (normally the `current` symlink).",
+    )
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or the registry's SQLite file."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'waketrain.db').resolve()}"

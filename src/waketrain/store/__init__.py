@@ -1,0 +1,1 @@
+"""The artifact registry: on-disk layout, database models and the clip store."""

@@ -1,0 +1,115 @@
+"""Users, password hashing (argon2), browser sessions and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+
+from waketrain.store.errors import AuthenticationFailed, InvalidInput, NotFound
+from waketrain.store.events import record_audit
+from waketrain.store.models import AuthToken, User, utcnow
+from waketrain.store.registry import Registry
+
+ADMIN_USERNAME = "admin"
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a request."""
+
+    username: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    kind: str
+    expires_at: str | None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_admin(registry: Registry) -> str | None:
+    """Create the admin user at first start; returns the password when it was generated here."""
+    with registry.sessions.begin() as session:
+        if session.scalar(select(User).where(User.username == ADMIN_USERNAME)) is not None:
+            return None
+        configured = registry.settings.admin_password
+        password = configured or secrets.token_urlsafe(12)
+        session.add(
+            User(username=ADMIN_USERNAME, password_hash=_hasher.hash(password), is_admin=True)
+        )
+        record_audit(session, "system", "create", "user", ADMIN_USERNAME)
+    return None if configured else password
+
+
+def authenticate(registry: Registry, username: str, password: str) -> Principal:
+    """Check a username and password; the error does not say which of the two was wrong."""
+    with registry.sessions() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            try:
+                _hasher.verify(user.password_hash, password)
+                return Principal(user.username, user.is_admin)
+            except (VerificationError, InvalidHashError):
+                pass
+    raise AuthenticationFailed("Wrong username or password.")
+
+
+def issue_token(
+    registry: Registry, username: str, kind: str, name: str | None = None
+) -> IssuedToken:
+    """A new secret for `username`: a browser session (expires) or an API token (does not)."""
+    if kind not in ("session", "api"):
+        raise InvalidInput(f"Unknown token kind {kind!r}; use 'session' or 'api'.")
+    token = secrets.token_urlsafe(32)
+    expires = (
+        utcnow() + timedelta(hours=registry.settings.session_hours) if kind == "session" else None
+    )
+    with registry.sessions.begin() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"No user named {username!r}.")
+        session.add(
+            AuthToken(
+                token_hash=_token_hash(token),
+                user_id=user.id,
+                kind=kind,
+                name=name,
+                expires_at=expires,
+            )
+        )
+        if kind == "api":
+            record_audit(session, username, "create", "token", name or "api")
+    return IssuedToken(token, kind, expires.isoformat() if expires else None)
+
+
+def resolve_token(registry: Registry, token: str) -> Principal:
+    """The user a session or API token belongs to."""
+    with registry.sessions() as session:
+        row = session.execute(
+            select(AuthToken, User)
+            .join(User, AuthToken.user_id == User.id)
+            .where(AuthToken.token_hash == _token_hash(token))
+        ).first()
+        if row is None:
+            raise AuthenticationFailed("The token is not valid; log in again or create a new one.")
+        auth, user = row
+        if auth.expires_at is not None and auth.expires_at < utcnow():
+            raise AuthenticationFailed("The session has expired; log in again.")
+        return Principal(user.username, user.is_admin)
+
+
+def revoke_token(registry: Registry, token: str) -> None:
+    with registry.sessions.begin() as session:
+        session.execute(delete(AuthToken).where(AuthToken.token_hash == _token_hash(token)))

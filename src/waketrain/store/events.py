@@ -1,0 +1,79 @@
+"""Append-only events (the live feed) and the audit trail (who did what)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from waketrain.store.models import AuditEntry, Event
+from waketrain.store.registry import Registry
+
+
+class EventRecord(BaseModel):
+    id: int
+    type: str
+    dataset_id: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class AuditRecord(BaseModel):
+    id: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+def record_event(
+    session: Session, type_: str, payload: dict[str, Any], dataset_id: str | None = None
+) -> None:
+    """Add an event to the caller's transaction, so it commits with the change it describes."""
+    session.add(Event(type=type_, dataset_id=dataset_id, payload=payload))
+
+
+def record_audit(
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail or {},
+        )
+    )
+
+
+def events_after(registry: Registry, after_id: int, limit: int = 500) -> list[EventRecord]:
+    """Events with an id above `after_id`, oldest first."""
+    with registry.sessions() as session:
+        rows = session.scalars(
+            select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+        )
+        return [EventRecord.model_validate(row, from_attributes=True) for row in rows]
+
+
+def audit_trail(
+    registry: Registry, object_id: str | None = None, limit: int = 200
+) -> list[AuditRecord]:
+    """Newest audit entries first, optionally for one object."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if object_id is not None:
+        query = query.where(AuditEntry.object_id == object_id)
+    with registry.sessions() as session:
+        return [
+            AuditRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)
+        ]

@@ -1,0 +1,157 @@
+"""Dataset health: counts, minutes, balance and quality flags (what the operator reviews)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from waketrain.store.errors import NotFound
+from waketrain.store.layout import validate_dataset_id
+from waketrain.store.models import Clip, Dataset, Event
+from waketrain.store.registry import Registry
+
+LOW_QUALITY_SCORE = 60
+REVIEW_EVENTS = ("clip.updated", "clip.deleted", "clip.restored")
+# Positives should be between a quarter and three quarters of the clips.
+BALANCE_RANGE = (0.25, 0.75)
+
+
+class LabelCounts(BaseModel):
+    positive: int = 0
+    negative: int = 0
+    noise: int = 0
+
+
+class LabelMinutes(BaseModel):
+    positive: float = 0.0
+    negative: float = 0.0
+    noise: float = 0.0
+
+
+class QualityFlags(BaseModel):
+    analyzed: int
+    pending_analysis: int
+    low_quality: int = Field(description=f"Clips scoring below {LOW_QUALITY_SCORE}.")
+    clipped: int
+    near_silent: int
+    positives_without_speech: int
+    duplicate_clips: int = Field(description="Clips whose audio is identical to another's.")
+
+
+class Balance(BaseModel):
+    positive_share: float | None
+    warning: str | None
+
+
+class DatasetSummary(BaseModel):
+    id: str
+    phrase: str
+    description: str | None
+    created_at: datetime
+    created_by: str
+    clip_counts: LabelCounts
+    deleted_clips: int
+    minutes: LabelMinutes
+    total_minutes: float
+    balance: Balance
+    mean_snr_db: float | None
+    quality: QualityFlags
+    last_reviewed_by: str | None
+    last_reviewed_at: datetime | None
+    ready_to_train: bool
+    training_blockers: list[str]
+    last_job: dict[str, object] | None = Field(
+        default=None, description="Summary of the newest training job (none yet)."
+    )
+
+
+def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
+    """Counts, minutes, balance and quality of the clips that are not deleted."""
+    validate_dataset_id(dataset_id)
+    with registry.sessions() as session:
+        dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"No dataset {dataset_id!r}. Create it first (POST /datasets).")
+    active = (Clip.dataset_id == dataset_id) & Clip.deleted_at.is_(None)
+    with registry.sessions() as session:
+        per_label = session.execute(
+            select(Clip.label, func.count(), func.sum(Clip.duration_seconds))
+            .where(active)
+            .group_by(Clip.label)
+        ).all()
+        deleted = session.scalar(
+            select(func.count()).where(Clip.dataset_id == dataset_id, Clip.deleted_at.is_not(None))
+        )
+        analyzed, mean_snr = session.execute(
+            select(func.count(Clip.analyzed_at), func.avg(Clip.snr_db)).where(active)
+        ).one()
+
+        def count(condition: object) -> int:
+            return session.scalar(select(func.count()).where(active, condition)) or 0  # type: ignore[arg-type]
+
+        low_quality = count(Clip.quality_score < LOW_QUALITY_SCORE)
+        clipped = count(Clip.clipping_ratio > 0.001)
+        near_silent = count(Clip.rms_dbfs < -60.0)
+        no_speech = count((Clip.label == "positive") & (Clip.speech_seconds < 0.1))
+        duplicate_hashes = (
+            select(Clip.sha256).where(active).group_by(Clip.sha256).having(func.count() > 1)
+        ).subquery()
+        duplicates = count(Clip.sha256.in_(select(duplicate_hashes.c.sha256)))
+        last_review = session.scalars(
+            select(Event)
+            .where(Event.dataset_id == dataset_id, Event.type.in_(REVIEW_EVENTS))
+            .order_by(Event.id.desc())
+            .limit(1)
+        ).first()
+
+    counts, minutes = LabelCounts(), LabelMinutes()
+    for label, n, seconds in per_label:
+        setattr(counts, label, n)
+        setattr(minutes, label, round((seconds or 0.0) / 60.0, 3))
+    total = counts.positive + counts.negative + counts.noise
+    share = counts.positive / total if total else None
+    warning = None
+    if share is not None and not BALANCE_RANGE[0] <= share <= BALANCE_RANGE[1]:
+        warning = (
+            f"Unbalanced: {share:.0%} of the clips are positive; "
+            f"aim for {BALANCE_RANGE[0]:.0%}-{BALANCE_RANGE[1]:.0%}."
+        )
+    blockers = []
+    s = registry.settings
+    if counts.positive < s.min_positive_clips:
+        blockers.append(
+            f"{counts.positive} positive clips; training needs at least {s.min_positive_clips}."
+        )
+    if counts.negative + counts.noise < s.min_negative_clips:
+        blockers.append(
+            f"{counts.negative + counts.noise} negative + noise clips; "
+            f"training needs at least {s.min_negative_clips}."
+        )
+    return DatasetSummary(
+        id=dataset.id,
+        phrase=dataset.phrase,
+        description=dataset.description,
+        created_at=dataset.created_at,
+        created_by=dataset.created_by,
+        clip_counts=counts,
+        deleted_clips=deleted or 0,
+        minutes=minutes,
+        total_minutes=round(minutes.positive + minutes.negative + minutes.noise, 3),
+        balance=Balance(positive_share=share, warning=warning),
+        mean_snr_db=round(mean_snr, 2) if mean_snr is not None else None,
+        quality=QualityFlags(
+            analyzed=analyzed,
+            pending_analysis=total - analyzed,
+            low_quality=low_quality,
+            clipped=clipped,
+            near_silent=near_silent,
+            positives_without_speech=no_speech,
+            duplicate_clips=duplicates,
+        ),
+        last_reviewed_by=last_review.payload.get("actor") if last_review else None,
+        last_reviewed_at=last_review.created_at if last_review else None,
+        ready_to_train=not blockers,
+        training_blockers=blockers,
+    )

@@ -1,0 +1,160 @@
+"""Fixtures that build real things: a real `waketrain serve` process over a real registry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ADMIN_PASSWORD = "test-admin-password"
+
+
+def shared(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.fail(f"{path} is missing: tests read real recordings from ../shared/data")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKETRAIN_", "DEPLOY_"))}
+    env.update(
+        WAKETRAIN_DATA_DIR=str(data_dir),
+        WAKETRAIN_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        WAKETRAIN_LOG_LEVEL="warning",
+        **extra,
+    )
+    return env
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`waketrain ...` as an operator runs it, against `data_dir`."""
+    return subprocess.run(
+        [sys.executable, "-m", "waketrain", *args],
+        env=service_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@dataclass
+class Service:
+    """A `waketrain serve` process on a free loopback port."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-serve.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Service:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "waketrain", "serve", "--port", str(self.port)],
+                env=service_env(self.data_dir),
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited: {self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("service did not become healthy within 60 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run, as in a power cut or OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.url}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=60
+        )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One running service per test module; tests create their own datasets."""
+    svc = Service(tmp_path_factory.mktemp("registry")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def api(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as client:
+        yield client
+
+
+def create_dataset(client: httpx.Client, dataset_id: str, phrase: str = "computer") -> None:
+    response = client.post("/datasets", json={"id": dataset_id, "phrase": phrase})
+    assert response.status_code == 201, response.text
+
+
+def upload(
+    client: httpx.Client,
+    dataset_id: str,
+    content: bytes,
+    filename: str,
+    label: str = "positive",
+    speaker: str | None = None,
+) -> httpx.Response:
+    metadata = {"label": label} | ({"speaker": speaker} if speaker else {})
+    import json
+
+    return client.post(
+        f"/datasets/{dataset_id}/recordings",
+        files={"file": (filename, content, "application/octet-stream")},
+        data={"metadata": json.dumps(metadata)},
+    )
+
+
+def clip_files(data_dir: Path, dataset_id: str) -> list[Path]:
+    """Everything in the dataset's clips folder, temp files included."""
+    folder = data_dir / "datasets" / dataset_id / "clips"
+    return sorted(folder.iterdir()) if folder.exists() else []

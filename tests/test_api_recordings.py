@@ -1,0 +1,322 @@
+"""The dataset and recording API against a real `waketrain serve` process and real audio."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from threading import Barrier
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from websockets.sync.client import connect
+
+from tests.conftest import Service, clip_files, create_dataset, shared, upload
+
+
+def audio_files(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in sorted(shared(folder).rglob("*.flac"))]
+
+
+def duration(path: Path) -> float:
+    info = sf.info(str(path))
+    return info.frames / info.samplerate
+
+
+def labels_json(service: Service, dataset_id: str) -> dict[str, dict[str, object]]:
+    path = service.data_dir / "datasets" / dataset_id / "labels.json"
+    clips: dict[str, dict[str, object]] = json.loads(path.read_text())["clips"]
+    return clips
+
+
+def all_clip_ids(api: httpx.Client, dataset_id: str) -> set[str]:
+    page = api.get(
+        f"/datasets/{dataset_id}/recordings", params={"deleted": "include", "limit": 1000}
+    ).json()
+    assert page["total"] == len(page["items"])
+    return {item["id"] for item in page["items"]}
+
+
+def test_import_real_sets_over_http_counts_minutes_and_files_agree(
+    service: Service, api: httpx.Client
+) -> None:
+    create_dataset(api, "http-import")
+    sets = {
+        "positive": audio_files("wake/computer"),
+        "negative": audio_files("wake/snowboy"),
+        "noise": audio_files("noise"),
+    }
+
+    def send(item: tuple[str, Path]) -> tuple[Path, httpx.Response]:
+        label, path = item
+        return path, upload(api, "http-import", path.read_bytes(), path.name, label)
+
+    jobs = [(label, path) for label, paths in sets.items() for path in paths]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(send, jobs))
+
+    accepted = {label: 0.0 for label in sets}
+    counts = {label: 0 for label in sets}
+    for (label, path), (_, response) in zip(jobs, results, strict=True):
+        if duration(path) > 30.0:
+            assert response.status_code == 422, response.text
+            assert "at most 30.0 s" in response.json()["detail"]
+            continue
+        assert response.status_code == 201, (path, response.text)
+        counts[label] += 1
+        accepted[label] += duration(path)
+
+    summary = api.get("/datasets/http-import").json()
+    assert summary["clip_counts"] == counts
+    assert counts["positive"] == 411 and counts["negative"] == 120
+    for label, seconds in accepted.items():
+        assert summary["minutes"][label] == pytest.approx(seconds / 60, abs=0.01)
+    files = clip_files(service.data_dir, "http-import")
+    assert all(f.suffix == ".wav" and not f.name.startswith(".") for f in files)
+    assert {f.stem for f in files} == all_clip_ids(api, "http-import")
+    assert set(labels_json(service, "http-import")) == {f.stem for f in files}
+    metrics = json.loads(
+        (service.data_dir / "datasets" / "http-import" / "metrics.json").read_text()
+    )
+    assert metrics["clip_counts"] == counts
+
+
+def test_flac_upload_is_stored_as_16k_mono_pcm16_wav_and_plays_back_with_ranges(
+    service: Service, api: httpx.Client
+) -> None:
+    create_dataset(api, "flac")
+    source = audio_files("wake/computer")[0]
+    response = upload(api, "flac", source.read_bytes(), source.name, speaker="alice")
+    assert response.status_code == 201, response.text
+    clip = response.json()
+    assert clip["original_format"] == "FLAC" and clip["speaker"] == "alice"
+
+    stored = service.data_dir / "datasets" / "flac" / "clips" / f"{clip['id']}.wav"
+    info = sf.info(str(stored))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (
+        "WAV",
+        "PCM_16",
+        16000,
+        1,
+    )
+    original, _ = sf.read(str(source), dtype="int16")
+    canonical, _ = sf.read(str(stored), dtype="int16")
+    assert np.array_equal(original, canonical)  # 16 kHz mono in: samples kept exactly
+
+    audio = api.get(f"/recordings/{clip['id']}/audio")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    assert audio.content == stored.read_bytes()
+    partial = api.get(f"/recordings/{clip['id']}/audio", headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206 and partial.content == stored.read_bytes()[:100]
+
+
+def test_quality_metrics_arrive_after_upload(api: httpx.Client) -> None:
+    create_dataset(api, "quality")
+    source = audio_files("wake/computer")[1]
+    clip = upload(api, "quality", source.read_bytes(), source.name).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        clip = api.get(f"/recordings/{clip['id']}").json()
+        if clip["analyzed_at"]:
+            break
+        time.sleep(0.2)
+    assert clip["analyzed_at"], "quality analysis never ran"
+    assert 0 <= clip["quality_score"] <= 100
+    assert clip["speech_seconds"] > 0.2 and clip["snr_db"] > 0
+    summary = api.get("/datasets/quality").json()
+    assert summary["quality"]["analyzed"] == 1 and summary["mean_snr_db"] == clip["snr_db"]
+
+
+def test_delete_restore_round_trip_is_audited_and_streamed(
+    service: Service, api: httpx.Client
+) -> None:
+    create_dataset(api, "review")
+    source = audio_files("wake/computer")[2]
+    clip_id = upload(api, "review", source.read_bytes(), source.name).json()["id"]
+
+    deleted = api.delete(f"/recordings/{clip_id}")
+    assert deleted.status_code == 200 and deleted.json()["deleted_by"] == "admin"
+    assert api.get("/datasets/review").json()["clip_counts"]["positive"] == 0
+    assert api.get("/datasets/review/recordings", params={"deleted": "only"}).json()["total"] == 1
+    assert labels_json(service, "review")[clip_id]["deleted"] is True
+
+    restored = api.post(f"/recordings/{clip_id}/restore")
+    assert restored.status_code == 200 and restored.json()["deleted_at"] is None
+    assert api.get("/datasets/review").json()["clip_counts"]["positive"] == 1
+    assert labels_json(service, "review")[clip_id]["deleted"] is False
+    assert (service.data_dir / "datasets" / "review" / "clips" / f"{clip_id}.wav").exists()
+
+    actions = [entry["action"] for entry in api.get("/audit", params={"object_id": clip_id}).json()]
+    assert actions == ["restore", "delete", "upload"]
+
+    token = api.headers["Authorization"].split()[1]
+    url = service.url.replace("http", "ws") + "/status?after=0"
+    seen: list[str] = []
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        while "clip.restored" not in seen:
+            event = json.loads(ws.recv(timeout=10))
+            if event["payload"].get("clip_id") == clip_id:
+                seen.append(event["type"])
+    assert [t for t in seen if t != "clip.analyzed"] == [
+        "clip.added",
+        "clip.deleted",
+        "clip.restored",
+    ]
+    assert api.get("/datasets/review").json()["last_reviewed_by"] == "admin"
+
+
+def test_event_stream_resumes_from_last_seen_id(service: Service, api: httpx.Client) -> None:
+    create_dataset(api, "resume")
+    token = api.headers["Authorization"].split()[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = service.url.replace("http", "ws") + "/status"
+    with connect(f"{base}?after=0", additional_headers=headers) as ws:
+        first = json.loads(ws.recv(timeout=10))
+    create_dataset(api, "resume-later")
+    with connect(f"{base}?after={first['id']}", additional_headers=headers) as ws:
+        ids = []
+        while True:
+            event = json.loads(ws.recv(timeout=10))
+            ids.append(event["id"])
+            if event["type"] == "dataset.created" and event["dataset_id"] == "resume-later":
+                break
+    assert ids[0] == first["id"] + 1 and ids == sorted(ids)
+
+
+def test_relabel_moves_counts_and_is_audited(service: Service, api: httpx.Client) -> None:
+    create_dataset(api, "relabel")
+    source = audio_files("wake/snowboy")[0]
+    clip_id = upload(api, "relabel", source.read_bytes(), source.name).json()["id"]
+    response = api.patch(
+        f"/recordings/{clip_id}", json={"label": "negative", "speaker": "bob", "notes": "snowboy"}
+    )
+    assert response.status_code == 200
+    assert (response.json()["label"], response.json()["speaker"]) == ("negative", "bob")
+    assert api.get("/datasets/relabel").json()["clip_counts"] == {
+        "positive": 0,
+        "negative": 1,
+        "noise": 0,
+    }
+    assert labels_json(service, "relabel")[clip_id]["label"] == "negative"
+    audit = api.get("/audit", params={"object_id": clip_id}).json()[0]
+    assert audit["action"] == "relabel"
+    assert audit["detail"]["label"] == {"from": "positive", "to": "negative"}
+
+    bad = api.patch(f"/recordings/{clip_id}", json={"label": "maybe"})
+    assert bad.status_code == 422 and "positive" in bad.json()["detail"]
+    assert api.patch(f"/recordings/{clip_id}", json={}).status_code == 422
+
+
+def test_listing_sorts_filters_and_paginates(api: httpx.Client) -> None:
+    create_dataset(api, "listing")
+    files = audio_files("wake/computer")[:6]
+    for i, path in enumerate(files):
+        label = "positive" if i % 2 == 0 else "negative"
+        upload(api, "listing", path.read_bytes(), path.name, label, speaker=f"spk{i % 3}")
+    url = "/datasets/listing/recordings"
+
+    by_length = api.get(url, params={"sort": "duration_seconds", "order": "asc"}).json()["items"]
+    lengths = [item["duration_seconds"] for item in by_length]
+    assert lengths == sorted(lengths) and len(lengths) == 6
+
+    positives = api.get(url, params={"label": "positive"}).json()
+    assert positives["total"] == 3 and {i["label"] for i in positives["items"]} == {"positive"}
+    speaker = api.get(url, params={"speaker": "spk1"}).json()
+    assert speaker["total"] == 2
+
+    by_speaker = api.get(url, params={"sort": "speaker", "order": "asc"}).json()["items"]
+    assert [i["speaker"] for i in by_speaker] == sorted(i["speaker"] for i in by_speaker)
+
+    page1 = api.get(url, params={"limit": 4, "offset": 0}).json()
+    page2 = api.get(url, params={"limit": 4, "offset": 4}).json()
+    assert page1["total"] == 6 and len(page1["items"]) == 4 and len(page2["items"]) == 2
+    assert not {i["id"] for i in page1["items"]} & {i["id"] for i in page2["items"]}
+
+    bad = api.get(url, params={"sort": "colour"})
+    assert bad.status_code == 422 and "sort" in bad.json()["detail"]
+
+
+def _wav(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def test_hostile_uploads_get_the_right_answer_and_leave_nothing_behind(
+    service: Service, api: httpx.Client
+) -> None:
+    create_dataset(api, "hostile")
+    speech, _ = sf.read(str(audio_files("wake/computer")[0]), dtype="float32")
+    whole = _wav(speech, 16000)
+    noise, _ = sf.read(str(shared("noise/speech_commands/white_noise.flac")), dtype="float32")
+    thirty_one = _wav(np.concatenate([noise, noise[:16000]]), 16000)
+
+    refused = {
+        "truncated.wav": (whole[: len(whole) // 2], 422, "truncated"),
+        "notes.wav": (b"this is a text file, not a recording\n" * 10, 415, "not audio"),
+        "empty.wav": (b"", 422, "empty"),
+        "long.wav": (thirty_one, 422, "at most 30.0 s"),
+    }
+    for name, (content, status, phrase) in refused.items():
+        response = upload(api, "hostile", content, name)
+        assert response.status_code == status, (name, response.text)
+        assert phrase in response.json()["detail"], (name, response.text)
+    assert clip_files(service.data_dir, "hostile") == []
+
+    stereo = soxr.resample(np.stack([speech, speech], axis=1), 16000, 44100)
+    converted = upload(api, "hostile", _wav(stereo, 44100), "stereo44k.wav")
+    assert converted.status_code == 201, converted.text
+    assert converted.json()["original_sample_rate"] == 44100
+    assert converted.json()["original_channels"] == 2
+
+    traversal = upload(api, "hostile", whole, "../../../etc/evil.wav")
+    assert traversal.status_code == 201, traversal.text
+    assert traversal.json()["original_filename"] == "evil.wav"
+
+    stored = clip_files(service.data_dir, "hostile")
+    assert {f.stem for f in stored} == {converted.json()["id"], traversal.json()["id"]}
+    for path in stored:
+        info = sf.info(str(path))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    assert not list(service.data_dir.rglob("evil*"))
+
+    bad_dataset = upload(api, "..%2F..%2Fetc", whole, "x.wav")
+    assert bad_dataset.status_code in (404, 422)
+    bad_metadata = api.post(
+        "/datasets/hostile/recordings",
+        files={"file": ("a.wav", whole)},
+        data={"metadata": '{"label": "loud"}'},
+    )
+    assert bad_metadata.status_code == 422 and "positive|negative|noise" in bad_metadata.text
+    assert len(clip_files(service.data_dir, "hostile")) == 2
+
+
+def test_oversized_upload_is_refused_before_buffering(api: httpx.Client) -> None:
+    create_dataset(api, "oversized")
+    response = upload(api, "oversized", b"\0" * 11_000_000, "huge.wav")
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def test_twenty_concurrent_uploads_all_land_once(service: Service, api: httpx.Client) -> None:
+    create_dataset(api, "concurrent")
+    files = audio_files("wake/view_glass")[:20]
+    barrier = Barrier(len(files))
+
+    def send(path: Path) -> httpx.Response:
+        barrier.wait()
+        return upload(api, "concurrent", path.read_bytes(), path.name)
+
+    with ThreadPoolExecutor(max_workers=len(files)) as pool:
+        responses = list(pool.map(send, files))
+    assert [r.status_code for r in responses] == [201] * 20
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 20
+    assert {r.json()["original_filename"] for r in responses} == {p.name for p in files}
+    assert {f.stem for f in clip_files(service.data_dir, "concurrent")} == ids
+    assert set(labels_json(service, "concurrent")) == ids
+    assert api.get("/datasets/concurrent").json()["clip_counts"]["positive"] == 20
