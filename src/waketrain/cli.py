@@ -31,9 +31,14 @@ def _settings() -> Settings:
 
 
 def _open_registry() -> Registry:
+    from waketrain.store.accounts import ensure_admin
     from waketrain.store.registry import Registry
 
-    return Registry.open(_settings())
+    registry = Registry.open(_settings())
+    password = ensure_admin(registry)
+    if password:
+        typer.echo(f"created the admin user; its password (shown once): {password}", err=True)
+    return registry
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.limits import BodySizeLimit
-from waketrain.api.routers import auth, datasets, recordings, status
+from waketrain.api.routers import auth, datasets, docs, recordings, status
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -51,11 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted wake word training service.",
         lifespan=lifespan,
+        # Served by the docs router instead: behind login, and without a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
-    for router in (status.router, auth.router, datasets.router, recordings.router):
+    for router in (status.router, auth.router, datasets.router, recordings.router, docs.router):
         app.include_router(router)
     return app

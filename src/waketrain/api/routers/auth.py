@@ -56,10 +56,11 @@ async def login(
     return Me(username=principal.username, is_admin=principal.is_admin)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, dependencies=[Depends(current_principal)])
 async def logout(
     request: Request, response: Response, registry: Annotated[Registry, Depends(get_registry)]
 ) -> None:
+    """Revoke the session (or token) this request was made with."""
     token = credentials_of(request)
     if token:
         await run_in_threadpool(revoke_token, registry, token)

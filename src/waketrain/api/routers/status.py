@@ -53,12 +53,13 @@ async def status_stream(websocket: WebSocket, after: int = 0) -> None:
     The database is the feed, so events from other processes (workers, the CLI) arrive too,
     and a client that reconnects with its last seen id misses nothing.
     """
+    await websocket.accept()
     try:
         authenticate_connection(websocket)
     except AuthenticationFailed as exc:
+        # Accept-then-close lets a browser read why (a refused handshake hides the reason).
         await websocket.close(code=4401, reason=str(exc)[:120])
         return
-    await websocket.accept()
     registry: Registry = websocket.app.state.registry
     last_id = max(after, 0)
     try:

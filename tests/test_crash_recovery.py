@@ -1,0 +1,118 @@
+"""A server killed mid-upload leaves no half-written clip, and labels.json agrees after restart."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import soundfile as sf
+
+from tests.conftest import Service, clip_files, create_dataset, shared, upload
+
+
+def registry_state(service: Service, dataset_id: str) -> tuple[set[str], set[str], set[str]]:
+    """(clip ids in the database, clip files on disk, clip ids in labels.json)."""
+    with service.client() as api:
+        page = api.get(
+            f"/datasets/{dataset_id}/recordings", params={"deleted": "include", "limit": 1000}
+        ).json()
+    labels = json.loads((service.data_dir / "datasets" / dataset_id / "labels.json").read_text())[
+        "clips"
+    ]
+    files = {f.name for f in clip_files(service.data_dir, dataset_id)}
+    return {item["id"] for item in page["items"]}, files, set(labels)
+
+
+def start_half_sent_upload(service: Service, token: str, content: bytes) -> socket.socket:
+    """Begin an upload whose body stops halfway, so the server is mid-request when killed."""
+    boundary = "waketrain-crash-test"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
+            f'{{"label": "positive"}}\r\n--{boundary}\r\nContent-Disposition: form-data; '
+            f'name="file"; filename="half.flac"\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = (
+        f"POST /datasets/crash/recordings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", service.port))
+    sock.sendall(head + body[: len(body) // 2])
+    return sock
+
+
+def test_kill_during_uploads_then_restart_is_consistent(tmp_path: Path) -> None:
+    service = Service(tmp_path / "registry").start()
+    files = sorted(shared("wake/computer").glob("*.flac"))[:60]
+    acknowledged: list[str] = []
+    with service.client() as api:
+        create_dataset(api, "crash")
+        token = api.headers["Authorization"].split()[1]
+
+        def keep_uploading(paths: list[Path]) -> None:
+            for path in paths:
+                try:
+                    response = upload(api, "crash", path.read_bytes(), path.name)
+                except httpx.TransportError:
+                    return  # the server died under us
+                if response.status_code == 201:
+                    acknowledged.append(response.json()["id"])
+
+        half = start_half_sent_upload(service, token, files[0].read_bytes())
+        threads = [threading.Thread(target=keep_uploading, args=(files[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        service.kill()  # SIGKILL while uploads are in flight
+        for thread in threads:
+            thread.join()
+        half.close()
+    assert 12 <= len(acknowledged) < len(files)
+
+    restarted = Service(service.data_dir).start()
+    try:
+        in_db, on_disk, in_labels = registry_state(restarted, "crash")
+        assert all(name.endswith(".wav") and not name.startswith(".") for name in on_disk)
+        assert {name.removesuffix(".wav") for name in on_disk} == in_db == in_labels
+        assert set(acknowledged) <= in_db  # nothing acknowledged was lost
+        for name in on_disk:
+            info = sf.info(str(service.data_dir / "datasets" / "crash" / "clips" / name))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    finally:
+        restarted.stop()
+
+
+def test_restart_removes_leftovers_of_an_interrupted_write(tmp_path: Path) -> None:
+    """The two crash windows of an upload: mid-write (temp file) and before the commit."""
+    service = Service(tmp_path / "registry").start()
+    with service.client() as api:
+        create_dataset(api, "leftovers")
+        path = sorted(shared("wake/computer").glob("*.flac"))[0]
+        kept = upload(api, "leftovers", path.read_bytes(), path.name).json()["id"]
+    service.stop()
+
+    clips = service.data_dir / "datasets" / "leftovers" / "clips"
+    real = (clips / f"{kept}.wav").read_bytes()
+    (clips / ".tmp-abc123.wav").write_bytes(real[:1000])  # killed during the write
+    orphan = clips / "0f6c1f4e-5b8e-4e55-9a38-8f1b6f1d2a11.wav"
+    orphan.write_bytes(real)  # killed after the rename, before the database commit
+    labels = service.data_dir / "datasets" / "leftovers" / "labels.json"
+    labels.write_text("{ half a json")  # an editor or a crash mangled the projection
+
+    restarted = Service(service.data_dir).start()
+    try:
+        in_db, on_disk, in_labels = registry_state(restarted, "leftovers")
+        assert in_db == in_labels == {kept} and on_disk == {f"{kept}.wav"}
+    finally:
+        restarted.stop()
