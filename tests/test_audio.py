@@ -124,3 +124,20 @@ def test_quality_flags_clipping_silence_and_noise() -> None:
     assert white.speech_seconds < 0.5
     assert white.snr_db < 10
     assert any("noisy" in reason for reason in white.reasons)
+
+
+@pytest.mark.parametrize(
+    ("container", "subtype", "name"),
+    [("OGG", "VORBIS", "OGG"), ("OGG", "OPUS", "OGG"), ("MP3", "MPEG_LAYER_III", "MP3")],
+)
+def test_compressed_formats_are_recognised_by_content(
+    container: str, subtype: str, name: str
+) -> None:
+    source = speech()
+    rate = 48_000 if subtype == "OPUS" else 16_000  # Opus runs at 48 kHz
+    buffer = io.BytesIO()
+    sf.write(buffer, soxr.resample(source, SAMPLE_RATE_HZ, rate), rate, format=container,
+             subtype=subtype)  # fmt: skip
+    decoded = decode_upload(buffer.getvalue(), LIMITS)
+    assert decoded.original_format == name
+    assert decoded.duration_seconds == pytest.approx(len(source) / SAMPLE_RATE_HZ, abs=0.1)

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 
 from waketrain.audio.decode import AudioRejected, decode_upload, encode_clip
-from waketrain.store.datasets import require_dataset
 from waketrain.store.errors import InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import atomic_write_bytes
+from waketrain.store.health import require_dataset
 from waketrain.store.models import Clip, utcnow
 from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry

@@ -56,15 +56,6 @@ def ensure_default_dataset(registry: Registry) -> None:
     )
 
 
-def require_dataset(registry: Registry, dataset_id: str) -> Dataset:
-    validate_dataset_id(dataset_id)
-    with registry.sessions() as session:
-        dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise NotFound(f"No dataset {dataset_id!r}. Create it first (POST /datasets).")
-    return dataset
-
-
 def list_datasets(registry: Registry) -> list[DatasetSummary]:
     with registry.sessions() as session:
         ids = list(session.scalars(select(Dataset.id).order_by(Dataset.created_at)))

@@ -67,13 +67,19 @@ class DatasetSummary(BaseModel):
     )
 
 
-def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
-    """Counts, minutes, balance and quality of the clips that are not deleted."""
+def require_dataset(registry: Registry, dataset_id: str) -> Dataset:
+    """The dataset row, or NotFound with what to do."""
     validate_dataset_id(dataset_id)
     with registry.sessions() as session:
         dataset = session.get(Dataset, dataset_id)
     if dataset is None:
         raise NotFound(f"No dataset {dataset_id!r}. Create it first (POST /datasets).")
+    return dataset
+
+
+def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
+    """Counts, minutes, balance and quality of the clips that are not deleted."""
+    dataset = require_dataset(registry, dataset_id)
     active = (Clip.dataset_id == dataset_id) & Clip.deleted_at.is_(None)
     with registry.sessions() as session:
         per_label = session.execute(
