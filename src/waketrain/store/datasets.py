@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
-from waketrain.store.errors import Conflict, NotFound
+from waketrain.store.errors import Conflict
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.health import DatasetSummary, dataset_summary
 from waketrain.store.layout import validate_dataset_id
