@@ -153,6 +153,59 @@ def dataset_import(
     )
 
 
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="Dataset id.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Config override key=value (e.g. epochs=10); repeatable."),
+    ] = None,
+    init_from: Annotated[
+        str | None, typer.Option(help="Warm start from this earlier job's checkpoint.")
+    ] = None,
+    noise_dir: Annotated[
+        list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
+    ] = None,
+    rir_dir: Annotated[
+        list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
+    ] = None,
+    eval_negatives: Annotated[
+        list[Path] | None,
+        typer.Option(help="Extra held-out negative audio for false accepts per hour; repeatable."),
+    ] = None,
+) -> None:
+    """Train, evaluate and export a model; prints the job id and the export folder."""
+    from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
+    from waketrain.training.pipeline import ProgressUpdate
+    from waketrain.training.pipeline import train as run_training
+
+    def show(update: ProgressUpdate) -> None:
+        typer.echo(f"[{update.progress:4.0%}] {update.stage}: {update.message}", err=True)
+
+    try:
+        config = apply_overrides(TrainConfig(), parse_set_options(set_ or []))
+        result = run_training(
+            _open_registry(),
+            dataset,
+            config,
+            show,
+            init_from=init_from,
+            noise_dirs=noise_dir or [],
+            rir_dirs=rir_dir or [],
+            eval_negative_dirs=eval_negatives or [],
+        )
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    m = result.metadata
+    typer.echo(f"job {result.job_id}")
+    typer.echo(f"export {result.export_dir}")
+    typer.echo(
+        f"threshold {m['threshold']:.3f}: FRR {m['metrics']['frr']:.1%}, "
+        f"{m['metrics']['fa_per_hour']:.2f} false accepts/hour "
+        f"(target {m['target_fa_per_hour']:g}/h {'met' if m['target_met'] else 'NOT met'})"
+    )
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",

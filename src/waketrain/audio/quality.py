@@ -21,6 +21,9 @@ class QualityMetrics:
     clipping_ratio: float
     snr_db: float
     speech_seconds: float
+    # First and last speech chunk (VAD), so training can trim silence without rerunning it.
+    speech_start_seconds: float | None
+    speech_end_seconds: float | None
     score: int
     reasons: list[str] = field(default_factory=list)
 
@@ -68,6 +71,10 @@ def measure_quality(samples: np.ndarray) -> QualityMetrics:
     speech_seconds = float(
         np.sum(probabilities >= vad.SPEECH_PROBABILITY) * vad.chunk_samples() / SAMPLE_RATE_HZ
     )
+    speech_chunks = np.flatnonzero(probabilities >= vad.SPEECH_PROBABILITY)
+    chunk_seconds = vad.chunk_samples() / SAMPLE_RATE_HZ
+    speech_start = float(speech_chunks[0] * chunk_seconds) if len(speech_chunks) else None
+    speech_end = float((speech_chunks[-1] + 1) * chunk_seconds) if len(speech_chunks) else None
     mask = _frame_speech_mask(probabilities, len(samples) // FRAME_SAMPLES)
     snr_db = estimate_snr_db(samples, mask)
 
@@ -92,6 +99,8 @@ def measure_quality(samples: np.ndarray) -> QualityMetrics:
         clipping_ratio=round(clipping_ratio, 5),
         snr_db=round(snr_db, 2),
         speech_seconds=round(speech_seconds, 3),
+        speech_start_seconds=speech_start,
+        speech_end_seconds=speech_end,
         score=max(score, 0),
         reasons=reasons,
     )

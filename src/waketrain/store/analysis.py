@@ -72,6 +72,8 @@ def analyze_pending_clips(
                     clip.peak_dbfs, clip.rms_dbfs = metrics.peak_dbfs, metrics.rms_dbfs
                     clip.clipping_ratio, clip.snr_db = metrics.clipping_ratio, metrics.snr_db
                     clip.speech_seconds = metrics.speech_seconds
+                    clip.speech_start_seconds = metrics.speech_start_seconds
+                    clip.speech_end_seconds = metrics.speech_end_seconds
                 record_event(
                     session,
                     "clip.analyzed",

@@ -78,6 +78,8 @@ class ClipRecord(BaseModel):
     clipping_ratio: float | None
     snr_db: float | None
     speech_seconds: float | None
+    speech_start_seconds: float | None
+    speech_end_seconds: float | None
     deleted_at: datetime | None
     deleted_by: str | None
 

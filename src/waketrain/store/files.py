@@ -19,6 +19,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
+            os.fchmod(tmp.fileno(), 0o644)  # mkstemp makes 0600; the registry is for people too
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())

@@ -100,6 +100,8 @@ class Clip(Base):
     clipping_ratio: Mapped[float | None] = mapped_column(Float)
     snr_db: Mapped[float | None] = mapped_column(Float)
     speech_seconds: Mapped[float | None] = mapped_column(Float)
+    speech_start_seconds: Mapped[float | None] = mapped_column(Float)
+    speech_end_seconds: Mapped[float | None] = mapped_column(Float)
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(String(64))
 

@@ -1,0 +1,110 @@
+"""Streaming scoring shared by training's evaluation and the detector on the board.
+
+Audio arrives in chunks of any size; every `hop_samples` a window of the last
+`window_samples` is scored, scores are smoothed (moving average over the last
+`smoothing_windows`), and a trigger fires when the smoothed score reaches the threshold,
+then stays quiet for the refractory period. Evaluation and the detector run these same
+objects, so the figures in metadata.json are the board's figures.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+ScoreWindows = Callable[[np.ndarray], np.ndarray]  # (n, window_samples) float32 -> (n,)
+
+
+@dataclass(frozen=True)
+class StreamingParams:
+    sample_rate: int
+    window_samples: int
+    hop_samples: int
+    smoothing_windows: int
+    refractory_seconds: float
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.hop_samples / self.sample_rate
+
+    @property
+    def refractory_hops(self) -> int:
+        return round(self.refractory_seconds / self.hop_seconds)
+
+
+class StreamingScorer:
+    """Chunks in, one smoothed score per hop out; windows of a chunk are scored as one batch."""
+
+    def __init__(self, score_windows: ScoreWindows, params: StreamingParams) -> None:
+        self._score_windows = score_windows
+        self.params = params
+        self.reset()
+
+    def reset(self) -> None:
+        # Start from silence, as the detector does when the microphone opens.
+        self._buffer = np.zeros(self.params.window_samples - self.params.hop_samples, np.float32)
+        self._recent: deque[float] = deque(maxlen=self.params.smoothing_windows)
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Smoothed scores for every hop completed by `chunk`, (n_hops,)."""
+        p = self.params
+        audio = np.concatenate([self._buffer, chunk.astype(np.float32, copy=False)])
+        n_hops = (len(audio) - p.window_samples) // p.hop_samples + 1
+        if n_hops <= 0:
+            self._buffer = audio
+            return np.zeros(0, np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(audio, p.window_samples)[
+            :: p.hop_samples
+        ][:n_hops]  # (n_hops, window_samples)
+        raw = self._score_windows(np.ascontiguousarray(windows))
+        smoothed = np.empty(n_hops, np.float32)
+        for i, score in enumerate(raw):
+            self._recent.append(float(score))
+            smoothed[i] = sum(self._recent) / len(self._recent)
+        self._buffer = audio[n_hops * p.hop_samples :]
+        return smoothed
+
+
+class Trigger:
+    """Fires when a smoothed score reaches the threshold; then waits out the refractory period."""
+
+    def __init__(self, threshold: float, refractory_hops: int) -> None:
+        self.threshold = threshold
+        self.refractory_hops = refractory_hops
+        self.reset()
+
+    def reset(self) -> None:
+        self._quiet_for = 0
+
+    def update(self, smoothed: np.ndarray) -> list[int]:
+        """Indices (into `smoothed`) of the hops that fire."""
+        fired = []
+        for i, score in enumerate(smoothed):
+            if self._quiet_for > 0:
+                self._quiet_for -= 1
+            elif score >= self.threshold:
+                fired.append(i)
+                self._quiet_for = self.refractory_hops
+        return fired
+
+
+def score_stream(
+    score_windows: ScoreWindows,
+    params: StreamingParams,
+    audio: np.ndarray,
+    chunk_samples: int = 16_000 * 30,
+) -> np.ndarray:
+    """Smoothed scores of a whole recording, fed through a fresh scorer chunk by chunk."""
+    scorer = StreamingScorer(score_windows, params)
+    parts = [
+        scorer.process(audio[i : i + chunk_samples]) for i in range(0, len(audio), chunk_samples)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def hop_end_seconds(n_hops: int, params: StreamingParams) -> np.ndarray:
+    """Stream time at which each hop's window ends (the scorer starts from a silent buffer)."""
+    return (np.arange(n_hops) + 1) * params.hop_samples / params.sample_rate

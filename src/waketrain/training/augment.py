@@ -1,0 +1,201 @@
+"""Training windows built and augmented as batched tensor ops on the training device.
+
+Clips live on the device as one concatenated tensor per bank, so a batch is gathered,
+placed, stretched, reverberated and mixed with noise without touching the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.training.config import AugmentConfig, TrainConfig
+from waketrain.training.data import PreparedData
+
+RIR_SAMPLES = SAMPLE_RATE_HZ // 2
+QUIET_FLOOR_DBFS = -50.0  # windows quieter than this still get audible noise
+
+
+class AudioBank:
+    """Clips concatenated into one device tensor, addressed by (offset, length)."""
+
+    def __init__(self, clips: list[np.ndarray], device: torch.device, min_length: int = 1) -> None:
+        padded = [np.pad(c, (0, max(0, min_length - len(c)))) for c in clips]
+        lengths = [len(c) for c in padded]
+        self.audio = torch.tensor(np.concatenate(padded), dtype=torch.float32, device=device)
+        self.lengths = torch.tensor(lengths, device=device)
+        self.offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)[:-1]]), device=device)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def crops(self, idx: torch.Tensor, length: int, gen: torch.Generator) -> torch.Tensor:
+        """A random `length`-sample crop of each chosen clip, (B, length)."""
+        room = (self.lengths[idx] - length + 1).clamp(min=1)
+        start = self.offsets[idx] + (_uniform(len(idx), gen, idx.device) * room).long()
+        positions = start[:, None] + torch.arange(length, device=idx.device)[None, :]
+        return self.audio[positions.clamp(max=len(self.audio) - 1)]
+
+    def place(
+        self, idx: torch.Tensor, window: int, speed: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        """Each clip, resampled by `speed`, at a random position in a silent window, (B, window).
+
+        A clip longer than the window (after stretching) is centred and cut at both ends.
+        """
+        device = idx.device
+        lengths = self.lengths[idx].float()  # (B,)
+        stretched = lengths / speed
+        slack = window - stretched
+        shift = torch.where(slack > 0, _uniform(len(idx), gen, device) * slack, slack / 2)
+        t = torch.arange(window, device=device, dtype=torch.float32)[None, :]
+        pos = (t - shift[:, None]) * speed[:, None]  # (B, window) position inside the clip
+        valid = (pos >= 0) & (pos <= lengths[:, None] - 1)
+        last = (lengths[:, None] - 1).long()
+        lo = pos.floor().long().clamp(min=0)
+        lo = torch.minimum(lo, last)
+        hi = torch.minimum(lo + 1, last)
+        frac = (pos - lo.float()).clamp(0, 1)
+        base = self.offsets[idx][:, None]
+        a, b = self.audio[base + lo], self.audio[base + hi]
+        return (a + (b - a) * frac) * valid
+
+
+def _uniform(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, generator=gen, device=device)
+
+
+def _between(
+    low: float, high: float, n: int, gen: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    return low + (high - low) * _uniform(n, gen, device)
+
+
+def _power(x: torch.Tensor) -> torch.Tensor:
+    return x.pow(2).mean(dim=1)
+
+
+def add_noise(
+    x: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor, apply: torch.Tensor
+) -> torch.Tensor:
+    """Mix `noise` into `x` at `snr_db` (per row) where `apply`; (B, W)."""
+    floor = 10 ** (QUIET_FLOOR_DBFS / 10)
+    signal = _power(x).clamp(min=floor)
+    scale = torch.sqrt(signal / (_power(noise).clamp(min=1e-10) * 10 ** (snr_db / 10)))
+    return x + noise * (scale * apply)[:, None]
+
+
+def synthetic_rirs(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Exponentially decaying noise with a direct path; RT60 between 0.15 and 0.8 s, (n, L)."""
+    t = torch.arange(RIR_SAMPLES, device=device, dtype=torch.float32) / SAMPLE_RATE_HZ
+    rt60 = _between(0.15, 0.8, n, gen, device)
+    tail = torch.randn(n, RIR_SAMPLES, generator=gen, device=device)
+    rir = tail * torch.exp(-6.9 * t[None, :] / rt60[:, None]) * 0.3
+    rir[:, 0] = 1.0
+    return rir / rir.norm(dim=1, keepdim=True)
+
+
+def reverberate(x: torch.Tensor, rir: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
+    """FFT convolution of each row with its RIR, level kept, where `apply`; (B, W)."""
+    n = 1 << (x.shape[1] + rir.shape[1] - 1).bit_length()
+    wet = torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(rir, n), n)[:, : x.shape[1]]
+    wet = wet * torch.sqrt(_power(x) / _power(wet).clamp(min=1e-10))[:, None]
+    return torch.where(apply[:, None], wet, x)
+
+
+def spec_augment(
+    features: torch.Tensor, config: AugmentConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """Zero random time and frequency stripes of (B, mel, T) features (0 is the mean)."""
+    b, n_mels, n_frames = features.shape
+    device = features.device
+    keep = torch.ones_like(features, dtype=torch.bool)
+    chosen = _uniform(b, gen, device) < config.spec_augment_probability
+    for count, width, size, axis in (
+        (config.time_masks, config.time_mask_frames, n_frames, 2),
+        (config.freq_masks, config.freq_mask_bands, n_mels, 1),
+    ):
+        for _ in range(count):
+            w = (_uniform(b, gen, device) * (width + 1)).long()
+            start = (_uniform(b, gen, device) * (size - w + 1).clamp(min=1)).long()
+            pos = torch.arange(size, device=device)[None, :]
+            stripe = (pos >= start[:, None]) & (pos < (start + w)[:, None]) & chosen[:, None]
+            keep &= ~(stripe[:, None, :] if axis == 2 else stripe[:, :, None])
+    return features * keep
+
+
+class TrainingWindows:
+    """Per epoch: every positive (placed, stretched) and background windows, augmented."""
+
+    def __init__(self, data: PreparedData, config: TrainConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.window = int(config.window_seconds * SAMPLE_RATE_HZ)
+        positives = [e.samples for e in data.train if e.label == "positive"]
+        negatives = [e.samples for e in data.train if e.label != "positive"]
+        self.positives = AudioBank(positives, device)
+        self.negatives = AudioBank(negatives, device, min_length=self.window)
+        background = data.background or negatives
+        self.background = AudioBank(background, device, min_length=self.window)
+        self.rirs = AudioBank(data.rirs, device, min_length=RIR_SAMPLES) if data.rirs else None
+        self.n_negative_windows = max(
+            len(self.negatives), round(len(self.positives) * config.negatives_per_positive)
+        )
+
+    @property
+    def pos_weight(self) -> float:
+        """Class weight of the positive class: negatives per positive in an epoch."""
+        return self.n_negative_windows / len(self.positives)
+
+    def epoch(self, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled (audio (B, W), labels (B,)) batches for one epoch."""
+        d = self.device
+        n_pos, n_neg = len(self.positives), self.n_negative_windows
+        neg_ids = torch.cat(
+            [
+                torch.randperm(len(self.negatives), generator=gen, device=d),
+                torch.randint(
+                    len(self.negatives), (n_neg - len(self.negatives),), generator=gen, device=d
+                ),
+            ]
+        )
+        ids = torch.cat([torch.arange(n_pos, device=d), neg_ids])
+        labels = torch.cat([torch.ones(n_pos, device=d), torch.zeros(n_neg, device=d)])
+        order = torch.randperm(len(ids), generator=gen, device=d)
+        for start in range(0, len(order), self.config.batch_size):
+            batch = order[start : start + self.config.batch_size]
+            yield self._windows(ids[batch], labels[batch], gen), labels[batch]
+
+    def _windows(
+        self, ids: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        a, d, b = self.config.augment, self.device, len(ids)
+        is_pos = labels > 0.5
+        x = torch.zeros(b, self.window, device=d)
+        if is_pos.any():
+            p = ids[is_pos]
+            stretch = _uniform(len(p), gen, d) < a.speed_probability
+            speed = torch.where(stretch, _between(a.speed_min, a.speed_max, len(p), gen, d), 1.0)
+            x[is_pos] = self.positives.place(p, self.window, speed, gen)
+        if (~is_pos).any():
+            x[~is_pos] = self.negatives.crops(ids[~is_pos], self.window, gen)
+        if a.rir_probability > 0:
+            rir_ids = (
+                torch.randint(len(self.rirs), (b,), generator=gen, device=d) if self.rirs else None
+            )
+            rir = (
+                self.rirs.crops(rir_ids, RIR_SAMPLES, gen)
+                if self.rirs is not None and rir_ids is not None
+                else synthetic_rirs(b, gen, d)
+            )
+            x = reverberate(x, rir, _uniform(b, gen, d) < a.rir_probability)
+        noise = self.background.crops(
+            torch.randint(len(self.background), (b,), generator=gen, device=d), self.window, gen
+        )
+        snr = _between(a.snr_db_min, a.snr_db_max, b, gen, d)
+        x = add_noise(x, noise, snr, (_uniform(b, gen, d) < a.noise_probability).float())
+        gain = 10 ** (_between(a.gain_db_min, a.gain_db_max, b, gen, d) / 20)
+        return (x * gain[:, None]).clamp(-1.0, 1.0)

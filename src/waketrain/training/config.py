@@ -1,0 +1,123 @@
+"""The one typed training config: defaults, `key=value` overrides, written beside the job."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from waketrain.store.errors import InvalidInput
+
+
+class AugmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    noise_probability: float = Field(default=0.8, ge=0, le=1)
+    snr_db_min: float = Field(default=0.0, ge=-10, le=60)
+    snr_db_max: float = Field(default=20.0, ge=-10, le=60)
+    rir_probability: float = Field(default=0.3, ge=0, le=1)
+    gain_db_min: float = Field(default=-12.0, ge=-60, le=20)
+    gain_db_max: float = Field(default=6.0, ge=-60, le=20)
+    speed_probability: float = Field(default=0.5, ge=0, le=1)
+    speed_min: float = Field(default=0.9, ge=0.5, le=1.0)
+    speed_max: float = Field(default=1.1, ge=1.0, le=2.0)
+    spec_augment_probability: float = Field(default=0.5, ge=0, le=1)
+    time_masks: int = Field(default=2, ge=0, le=10)
+    time_mask_frames: int = Field(default=10, ge=1, le=50)
+    freq_masks: int = Field(default=2, ge=0, le=10)
+    freq_mask_bands: int = Field(default=8, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> AugmentConfig:
+        for low, high in (("snr_db_min", "snr_db_max"), ("gain_db_min", "gain_db_max")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not exceed {high}")
+        return self
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: int = Field(default=64, ge=8, le=512, description="Channels of the residual blocks.")
+    sub_blocks: int = Field(default=2, ge=1, le=5, description="R: separable convs per block.")
+    dropout: float = Field(default=0.1, ge=0, le=0.9)
+    mel_bands: int = Field(default=64, ge=16, le=128)
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides what a job trains; saved as jobs/<id>/config.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_seconds: float = Field(default=1.0, ge=0.5, le=2.0)
+    hop_seconds: float = Field(default=0.1, ge=0.02, le=0.5)
+    smoothing_windows: int = Field(default=3, ge=1, le=20, description="Scores averaged.")
+    refractory_seconds: float = Field(default=2.0, ge=0, le=10)
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=64, ge=2, le=4096)
+    lr: float = Field(default=3e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-3, ge=0, le=1)
+    seed: int = Field(default=1234, ge=0)
+    val_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    negatives_per_positive: float = Field(
+        default=2.0, gt=0, le=20, description="Background-only windows mixed in per positive."
+    )
+    target_fa_per_hour: float = Field(default=1.0, gt=0, le=100)
+    min_positive_clips: int = Field(default=50, ge=1)
+    min_negative_clips: int = Field(default=50, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(default=True, description="Mixed precision (CUDA only).")
+    augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
+
+    @model_validator(mode="after")
+    def _hop_fits_window(self) -> TrainConfig:
+        if self.hop_seconds > self.window_seconds:
+            raise ValueError("hop_seconds must not exceed window_seconds")
+        return self
+
+
+def _parse_value(raw: str) -> object:
+    """`--set` values: JSON where it parses (numbers, true/false), else the string."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def apply_overrides(base: TrainConfig, overrides: dict[str, object]) -> TrainConfig:
+    """A new config with dotted-key overrides (`augment.noise_probability=0.5`), validated."""
+    data = base.model_dump()
+    for key, value in overrides.items():
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not isinstance(target.get(part), dict):
+                raise InvalidInput(f"Unknown config key {key!r}.")
+            target = target[part]
+        if leaf not in target:
+            known = ", ".join(sorted(k for k in data if not isinstance(data[k], dict)))
+            raise InvalidInput(
+                f"Unknown config key {key!r}. Known keys: {known}, augment.*, model.*."
+            )
+        target[leaf] = value
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"Invalid training config: {problems}.") from None
+
+
+def parse_set_options(items: list[str]) -> dict[str, object]:
+    """`["epochs=5", "augment.rir_probability=0"]` → {"epochs": 5, ...}."""
+    overrides: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"Expected key=value, got {item!r} (e.g. --set epochs=10).")
+        overrides[key.strip()] = _parse_value(raw.strip())
+    return overrides

@@ -1,0 +1,182 @@
+"""Pre-flight and data assembly: which clips train, which are held out, and why others are not."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+from sqlalchemy import select
+
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.audio.decode import read_clip
+from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
+from waketrain.store.errors import InvalidInput
+from waketrain.store.health import require_dataset
+from waketrain.store.models import Clip
+from waketrain.store.registry import Registry
+from waketrain.training.config import TrainConfig
+
+NEAR_SILENT_DBFS = -60.0
+TRIM_MARGIN_SECONDS = 0.1
+
+
+@dataclass
+class Example:
+    clip_id: str
+    label: str  # positive | negative | noise
+    speaker: str | None
+    samples: np.ndarray  # (n,) float32, 16 kHz, silence trimmed
+
+
+@dataclass
+class SkippedClip:
+    clip_id: str
+    reason: str
+
+
+@dataclass
+class PreparedData:
+    phrase: str
+    train: list[Example]
+    val: list[Example]
+    background: list[np.ndarray]  # noise clips of the training split + any noise folders
+    rirs: list[np.ndarray]
+    skipped: list[SkippedClip] = field(default_factory=list)
+    dataset_sha256: str = ""
+
+    def count(self, split: str, label: str) -> int:
+        return sum(e.label == label for e in getattr(self, split))
+
+
+def read_folder_audio(folder: Path) -> list[np.ndarray]:
+    """Every audio file under `folder` as 16 kHz mono float32 (noise or RIR banks)."""
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder of audio files.")
+    clips = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        except sf.LibsndfileError:
+            continue
+        mono = audio.mean(axis=1)
+        if rate != SAMPLE_RATE_HZ:
+            mono = soxr.resample(mono, rate, SAMPLE_RATE_HZ).astype(np.float32)
+        clips.append(mono)
+    if not clips:
+        raise InvalidInput(f"{folder} holds no audio that can be decoded.")
+    return clips
+
+
+def _trim(samples: np.ndarray, clip: Clip) -> np.ndarray:
+    """Cut leading and trailing silence using the VAD bounds measured at ingest."""
+    if clip.speech_start_seconds is None or clip.speech_end_seconds is None:
+        return samples
+    start = max(0, int((clip.speech_start_seconds - TRIM_MARGIN_SECONDS) * SAMPLE_RATE_HZ))
+    end = min(len(samples), int((clip.speech_end_seconds + TRIM_MARGIN_SECONDS) * SAMPLE_RATE_HZ))
+    return samples[start:end] if end - start > SAMPLE_RATE_HZ // 10 else samples
+
+
+def speaker_split(
+    examples: list[Example], val_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """About `val_fraction` of each label held out; one speaker tag never lands on both sides.
+
+    Clips without a speaker tag are their own group.
+    """
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(example.speaker or f"clip:{example.clip_id}", []).append(example)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    totals = {
+        label: sum(e.label == label for e in examples)
+        for label in ("positive", "negative", "noise")
+    }
+    wanted = {label: round(n * val_fraction) for label, n in totals.items()}
+    held = dict.fromkeys(totals, 0)
+    train: list[Example] = []
+    val: list[Example] = []
+    for key in order:
+        members = groups[key]
+        if any(held[m.label] < wanted[m.label] for m in members):
+            val += members
+            for m in members:
+                held[m.label] += 1
+        else:
+            train += members
+    return train, val
+
+
+def prepare_data(
+    registry: Registry,
+    dataset_id: str,
+    config: TrainConfig,
+    noise_dirs: Sequence[Path] = (),
+    rir_dirs: Sequence[Path] = (),
+) -> PreparedData:
+    """Pre-flight: gate on counts, trim, drop near-silent and duplicate clips, split by speaker."""
+    dataset = require_dataset(registry, dataset_id)
+    with analysis_pool(os.cpu_count() or 1) as pool:
+        analyze_pending_clips(registry, measure_in_processes(pool))  # VAD bounds for trimming
+    with registry.sessions() as session:
+        clips = list(
+            session.scalars(
+                select(Clip)
+                .where(Clip.dataset_id == dataset_id, Clip.deleted_at.is_(None))
+                .order_by(Clip.created_at, Clip.id)
+            )
+        )
+    examples: list[Example] = []
+    skipped: list[SkippedClip] = []
+    seen: dict[str, str] = {}  # sha256 -> first clip id
+    for clip in clips:
+        if clip.sha256 in seen:
+            skipped.append(SkippedClip(clip.id, f"duplicate of clip {seen[clip.sha256]}"))
+            continue
+        seen[clip.sha256] = clip.id
+        if clip.rms_dbfs is not None and clip.rms_dbfs < NEAR_SILENT_DBFS:
+            skipped.append(SkippedClip(clip.id, f"near silent (RMS {clip.rms_dbfs:.0f} dBFS)"))
+            continue
+        if clip.label == "positive" and not clip.speech_seconds:
+            skipped.append(SkippedClip(clip.id, "positive clip with no speech detected"))
+            continue
+        samples = read_clip(str(registry.layout.clip_path(dataset_id, clip.id)))
+        trimmed = samples if clip.label == "noise" else _trim(samples, clip)
+        examples.append(Example(clip.id, clip.label, clip.speaker, trimmed))
+
+    positives = sum(e.label == "positive" for e in examples)
+    negatives = len(examples) - positives
+    if positives < config.min_positive_clips or negatives < config.min_negative_clips:
+        detail = f" ({len(skipped)} clips skipped: near silent, duplicate or without speech)"
+        raise InvalidInput(
+            f"Dataset {dataset_id!r} has {positives} usable positive and {negatives} usable "
+            f"negative + noise clips{detail if skipped else ''}; training needs at least "
+            f"{config.min_positive_clips} positive and {config.min_negative_clips} "
+            "negative + noise. Record or import more clips."
+        )
+    train, val = speaker_split(examples, config.val_fraction, config.seed)
+    background = [e.samples for e in train if e.label == "noise"]
+    for folder in noise_dirs:
+        background += read_folder_audio(folder)
+    rirs = [clip for folder in rir_dirs for clip in read_folder_audio(folder)]
+    digest = hashlib.sha256()
+    skipped_ids = {s.clip_id for s in skipped}
+    for clip in clips:
+        if clip.id not in skipped_ids:
+            digest.update(f"{clip.sha256}:{clip.label}\n".encode())
+    return PreparedData(
+        phrase=dataset.phrase,
+        train=train,
+        val=val,
+        background=background,
+        rirs=rirs,
+        skipped=skipped,
+        dataset_sha256=digest.hexdigest(),
+    )

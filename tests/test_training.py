@@ -1,0 +1,166 @@
+"""The training pipeline on real recordings, with a tiny config so it runs in CI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+
+from tests.conftest import shared
+from waketrain.settings import Settings
+from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.errors import InvalidInput
+from waketrain.store.registry import Registry
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
+from waketrain.training.data import Example, speaker_split
+from waketrain.training.pipeline import JobCancelled, ProgressUpdate, train
+
+TINY = {
+    "epochs": 2,
+    "batch_size": 32,
+    "negatives_per_positive": 1.0,
+    "model.channels": 16,
+    "model.mel_bands": 32,
+}
+METADATA_KEYS = {
+    "model_id", "backend", "phrase", "sample_rate", "window_seconds", "hop_seconds", "threshold",
+    "smoothing_windows", "refractory_seconds", "target_fa_per_hour", "metrics", "dataset_sha256",
+    "config", "versions", "created",
+}  # fmt: skip
+
+
+def tiny_config(**extra: object) -> TrainConfig:
+    return apply_overrides(TrainConfig(), {**TINY, **extra})
+
+
+def import_subset(registry: Registry, dataset_id: str, folder: str, label: str, n: int) -> None:
+    for path in sorted(shared(folder).rglob("*.flac"))[:n]:
+        add_clip(registry, dataset_id, path.read_bytes(), ClipMetadata(label=label), path.name, "t")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    data_dir = tmp_path_factory.mktemp("train-registry")
+    registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
+    import_subset(registry, "computer", "wake/computer", "positive", 60)
+    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
+    import_directory(
+        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
+    )
+    yield registry
+    registry.close()
+
+
+def test_tiny_training_job_exports_everything(registry: Registry) -> None:
+    updates: list[ProgressUpdate] = []
+    result = train(registry, "computer", tiny_config(), updates.append,
+                   rir_dirs=[shared("rir")])  # fmt: skip
+
+    export = result.export_dir
+    for name in ("wake_model.onnx", "metadata.json", "checkpoint.pt", "det_curve.png",
+                 "confusion_matrix.png"):  # fmt: skip
+        assert (export / name).stat().st_size > 0, name
+    metadata = json.loads((export / "metadata.json").read_text())
+    assert set(metadata) >= METADATA_KEYS
+    assert {"frr", "fa_per_hour", "auc"} <= set(metadata["metrics"])
+    assert metadata["backend"] == "marblenet" and metadata["phrase"] == "computer"
+    assert 0.0 < metadata["threshold"] < 1.0
+    assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
+    assert "trtexec" in metadata["tensorrt"]
+    assert metadata["config"]["epochs"] == 2 and metadata["config"]["model"]["channels"] == 16
+    saved = json.loads((result.job_dir / "config.json").read_text())
+    assert saved == metadata["config"]
+
+    # The ONNX contract: raw audio [batch, samples] in, probability [batch] out.
+    session = ort.InferenceSession(str(export / "wake_model.onnx"))
+    assert session.get_inputs()[0].name == "audio"
+    speech, _ = sf.read(str(sorted(shared("wake/computer").glob("*.flac"))[100]), dtype="float32")
+    batch = np.zeros((3, 16000), np.float32)
+    batch[1, : min(16000, len(speech))] = speech[:16000]
+    batch[2] = np.random.default_rng(0).normal(0, 0.05, 16000)
+    (scores,) = session.run(None, {"audio": batch})
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+
+    stages = [u.stage for u in updates]
+    assert stages[0] == "data_prep" and stages[-1] == "export"
+    assert sorted(set(stages), key=stages.index) == ["data_prep", "training", "eval", "export"]
+    assert [u.progress for u in updates] == sorted(u.progress for u in updates)
+    log = (result.job_dir / "logs.txt").read_text()
+    assert "epoch 2/2" in log and "threshold" in log
+    artifacts = json.loads((registry.layout.root / "artifacts.json").read_text())["models"]
+    assert artifacts[result.job_id]["dataset_sha256"] == metadata["dataset_sha256"]
+
+
+def test_warm_start_from_an_earlier_job(registry: Registry) -> None:
+    first = train(registry, "computer", tiny_config(epochs=1))
+    second = train(registry, "computer", tiny_config(epochs=1), init_from=first.job_id)
+    assert (second.export_dir / "wake_model.onnx").exists()
+    with pytest.raises(InvalidInput, match="different model shape"):
+        train(registry, "computer", tiny_config(**{"model.channels": 24}), init_from=first.job_id)
+
+
+def test_cancel_stops_between_batches(registry: Registry) -> None:
+    with pytest.raises(JobCancelled, match="cancelled"):
+        train(registry, "computer", tiny_config(), should_cancel=lambda: True)
+
+
+def test_too_small_dataset_is_refused_with_the_counts(registry: Registry) -> None:
+    create_dataset(registry, DatasetCreate(id="small", phrase="computer"), "test")
+    import_subset(registry, "small", "wake/computer", "positive", 5)
+    with pytest.raises(InvalidInput, match=r"has 5 usable positive and 0 usable negative"):
+        train(registry, "small", TrainConfig())
+
+
+def test_near_silent_and_duplicate_clips_are_skipped_and_reported(registry: Registry) -> None:
+    create_dataset(registry, DatasetCreate(id="dupes", phrase="computer"), "test")
+    path = sorted(shared("wake/computer").glob("*.flac"))[0]
+    for _ in range(2):
+        add_clip(registry, "dupes", path.read_bytes(), ClipMetadata(label="positive"), "a", "t")
+    silent = np.zeros(16000, np.float32)
+    silent[::100] = 1e-5
+    buffer = Path(registry.layout.scratch / "silent.wav")
+    sf.write(buffer, silent, 16000, subtype="PCM_16")
+    add_clip(registry, "dupes", buffer.read_bytes(), ClipMetadata(label="negative"), "s", "t")
+    with pytest.raises(InvalidInput) as caught:
+        train(registry, "dupes", TrainConfig())
+    assert "1 usable positive and 0 usable negative" in str(caught.value)
+    assert "2 clips skipped" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "phrase"),
+    [
+        (["epochs=0"], "epochs"),
+        (["window_seconds=3"], "window_seconds"),
+        (["learning_rate=1"], "Unknown config key 'learning_rate'"),
+        (["augment.snr_db_min=30", "augment.snr_db_max=10"], "snr_db_min must not exceed"),
+        (["device=tpu"], "device"),
+        (["epochs"], "Expected key=value"),
+        (["hop_seconds=0.5", "window_seconds=0.5", "smoothing_windows=0"], "smoothing_windows"),
+    ],
+)
+def test_bad_configs_name_the_problem(options: list[str], phrase: str) -> None:
+    with pytest.raises(InvalidInput, match=phrase):
+        apply_overrides(TrainConfig(), parse_set_options(options))
+
+
+def test_speaker_split_never_puts_one_speaker_on_both_sides() -> None:
+    examples = [
+        Example(f"c{i}", "positive" if i % 3 else "negative", f"spk{i % 7}", np.zeros(10))
+        for i in range(70)
+    ] + [Example(f"u{i}", "noise", None, np.zeros(10)) for i in range(10)]
+    train_set, val_set = speaker_split(examples, 0.2, seed=1)
+    assert not {e.speaker for e in train_set if e.speaker} & {
+        e.speaker for e in val_set if e.speaker
+    }
+    assert len(train_set) + len(val_set) == len(examples)
+    assert {e.label for e in val_set} == {"positive", "negative", "noise"}
+    assert 0.1 < len(val_set) / len(examples) < 0.4
