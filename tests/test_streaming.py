@@ -50,3 +50,14 @@ def test_trigger_fires_once_per_refractory_period() -> None:
     assert trigger.update(above) == [0, 11, 22]  # refractory 1 s = 10 hops of 0.1 s
     trigger.reset()
     assert trigger.update(np.array([0.2, 0.49, 0.5, 0.1], np.float32)) == [2]
+
+
+def test_params_round_trip_through_metadata() -> None:
+    metadata = {
+        "sample_rate": 16000,
+        "window_seconds": 1.0,
+        "hop_seconds": 0.1,
+        "smoothing_windows": 3,
+        "refractory_seconds": 1.0,
+    }
+    assert StreamingParams.from_metadata(metadata) == PARAMS

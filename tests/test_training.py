@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 
-from tests.conftest import shared
+from tests.conftest import run_cli, shared
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, add_clip, import_directory
 from waketrain.store.datasets import DatasetCreate, create_dataset
@@ -164,3 +164,20 @@ def test_speaker_split_never_puts_one_speaker_on_both_sides() -> None:
     assert len(train_set) + len(val_set) == len(examples)
     assert {e.label for e in val_set} == {"positive", "negative", "noise"}
     assert 0.1 < len(val_set) / len(examples) < 0.4
+
+
+def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
+    sets = [
+        arg for key, value in {**TINY, "epochs": 1}.items() for arg in ("--set", f"{key}={value}")
+    ]
+    run = run_cli(registry.layout.root, "train", "--dataset", "computer", *sets)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    job_id = lines[0].removeprefix("job ")
+    export = Path(lines[1].removeprefix("export "))
+    assert export == registry.layout.jobs / job_id / "export"
+    assert (export / "wake_model.onnx").exists() and "false accepts/hour" in lines[2]
+    assert "data_prep" in run.stderr and "training: epoch 1/1" in run.stderr
+
+    bad = run_cli(registry.layout.root, "train", "--dataset", "computer", "--set", "epochs=-1")
+    assert bad.returncode == 1 and "epochs" in bad.stderr and "Traceback" not in bad.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,18 @@ class StreamingParams:
     hop_samples: int
     smoothing_windows: int
     refractory_seconds: float
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> StreamingParams:
+        """The geometry an exported model was evaluated with, read from its metadata.json."""
+        rate = int(metadata["sample_rate"])
+        return cls(
+            sample_rate=rate,
+            window_samples=round(metadata["window_seconds"] * rate),
+            hop_samples=round(metadata["hop_seconds"] * rate),
+            smoothing_windows=int(metadata["smoothing_windows"]),
+            refractory_seconds=float(metadata["refractory_seconds"]),
+        )
 
     @property
     def hop_seconds(self) -> float:

@@ -55,7 +55,10 @@ class PositiveStream:
 
 
 def frame_positives(
-    positives: list[np.ndarray], background: list[np.ndarray], seed: int
+    positives: list[np.ndarray],
+    background: list[np.ndarray],
+    seed: int,
+    snr_db: float = FRAME_SNR_DB,
 ) -> PositiveStream:
     """Each positive with a second of held-out background before and after, in one stream."""
     rng = np.random.default_rng(seed)
@@ -72,7 +75,7 @@ def frame_positives(
             noise = source[start : start + total]
             signal_power = max(float(np.mean(clip**2)), 1e-10)
             noise_power = max(float(np.mean(noise**2)), 1e-10)
-            bed = noise * np.sqrt(signal_power / (noise_power * 10 ** (FRAME_SNR_DB / 10)))
+            bed = noise * np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
         bed[pad : pad + len(clip)] += clip
         parts.append(bed.astype(np.float32))
         spans.append(((cursor + pad) / SAMPLE_RATE_HZ, (cursor + pad + len(clip)) / SAMPLE_RATE_HZ))
@@ -80,13 +83,15 @@ def frame_positives(
     return PositiveStream(np.concatenate(parts), spans)
 
 
-def _detections(smoothed: np.ndarray, threshold: float, params: StreamingParams) -> np.ndarray:
+def trigger_times(smoothed: np.ndarray, threshold: float, params: StreamingParams) -> np.ndarray:
     """Stream times (end of window, seconds) at which the trigger fires."""
     fired = Trigger(threshold, params.refractory_hops).update(smoothed)
     return (np.array(fired, dtype=np.int64) + 1) * params.hop_seconds
 
 
-def _hits(times: np.ndarray, spans: list[tuple[float, float]], window_seconds: float) -> np.ndarray:
+def detected(
+    times: np.ndarray, spans: list[tuple[float, float]], window_seconds: float
+) -> np.ndarray:
     """Whether each positive was detected: a trigger while its window overlaps the phrase."""
     return np.array(
         [np.any((times >= start) & (times <= end + window_seconds)) for start, end in spans],
@@ -126,8 +131,10 @@ def evaluate_streaming(
 
     curve = []
     for threshold in THRESHOLDS:
-        hits = _hits(_detections(pos_scores, threshold, params), positives.spans, window_seconds)
-        false_accepts = len(_detections(neg_scores, threshold, params))
+        hits = detected(
+            trigger_times(pos_scores, threshold, params), positives.spans, window_seconds
+        )
+        false_accepts = len(trigger_times(neg_scores, threshold, params))
         curve.append(
             OperatingPoint(
                 threshold=float(threshold),

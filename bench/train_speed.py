@@ -1,0 +1,75 @@
+"""Time of a default training job on 400 real clips, per phase, on each available device.
+
+    .venv/bin/python bench/train_speed.py [--device cpu|cuda|all] [--set key=value ...]
+
+The dataset: 250 "computer" clips (positive), 120 "snowboy" and 30 not-wake-word clips
+(negative); the shared noise folders as background and the shared RIRs for reverberation.
+Quality analysis (VAD) happens at import, before the timer starts, as in the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+from waketrain.settings import Settings
+from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
+from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
+from waketrain.training.pipeline import train
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CLIPS = [("positive", "wake/computer", 250), ("negative", "wake/snowboy", 120),
+         ("negative", "speech/not_wake_words", 30)]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--set", dest="options", action="append", default=[])
+    args = parser.parse_args()
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
+        create_dataset(registry, DatasetCreate(id="speed", phrase="computer"), "bench")
+        for label, folder, n in CLIPS:
+            for path in sorted((SHARED / folder).glob("*.flac"))[:n]:
+                add_clip(registry, "speed", path.read_bytes(), ClipMetadata(label=label),
+                         path.name, "bench")  # fmt: skip
+        with analysis_pool(os.cpu_count() or 1) as pool:
+            analyze_pending_clips(registry, measure_in_processes(pool))
+        for device in devices:
+            config = apply_overrides(
+                TrainConfig(), {**parse_set_options(args.options), "device": device}
+            )
+            result = train(registry, "speed", config, noise_dirs=[SHARED / "noise"],
+                           rir_dirs=[SHARED / "rir"])  # fmt: skip
+            t = result.timings
+            name = torch.cuda.get_device_name() if device == "cuda" else platform.processor()
+            rows.append((device, name or platform.machine(), t, result.metadata))
+    total_clips = sum(n for _, _, n in CLIPS)
+    print(f"{total_clips} clips, {os.cpu_count()} CPU cores\n")
+    print("| device | data prep s | training s | eval s | export s | total s | clips/s "
+          "| windows/s | epochs | AMP |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for device, name, t, metadata in rows:
+        config = metadata["config"]
+        amp = config["amp"] and device == "cuda"
+        print(
+            f"| {device} ({name}) | {t['data_prep']:.1f} | {t['training']:.1f} | {t['eval']:.1f} "
+            f"| {t['export']:.1f} | {t['total']:.1f} | {total_clips / t['total']:.1f} "
+            f"| {metadata['metrics']['windows_per_second']:.0f} | {config['epochs']} | {amp} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
