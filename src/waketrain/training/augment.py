@@ -17,6 +17,7 @@ from waketrain.training.data import PreparedData
 
 RIR_SAMPLES = SAMPLE_RATE_HZ // 2
 QUIET_FLOOR_DBFS = -50.0  # windows quieter than this still get audible noise
+POSITIVE, NEGATIVE, REVERSED, FRAGMENT = 0, 1, 2, 3  # kinds of training window
 
 
 class AudioBank:
@@ -40,17 +41,26 @@ class AudioBank:
         return self.audio[positions.clamp(max=len(self.audio) - 1)]
 
     def place(
-        self, idx: torch.Tensor, window: int, speed: torch.Tensor, gen: torch.Generator
+        self,
+        idx: torch.Tensor,
+        window: int,
+        speed: torch.Tensor,
+        gen: torch.Generator,
+        part: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Each clip, resampled by `speed`, at a random position in a silent window, (B, window).
 
+        `part` = (from, to) fractions selects a piece of each clip instead of all of it.
         A clip longer than the window (after stretching) is centred and cut at both ends.
         """
         device = idx.device
-        lengths = self.lengths[idx].float()  # (B,)
+        full = self.lengths[idx].float()  # (B,)
+        first = (part[0] * full).floor() if part else torch.zeros_like(full)
+        lengths = (part[1] * full).floor() - first if part else full
         stretched = lengths / speed
         slack = window - stretched
-        shift = torch.where(slack > 0, _uniform(len(idx), gen, device) * slack, slack / 2)
+        # Whole-sample shifts: at speed 1 the clip's samples arrive untouched.
+        shift = torch.where(slack > 0, _uniform(len(idx), gen, device) * slack, slack / 2).floor()
         t = torch.arange(window, device=device, dtype=torch.float32)[None, :]
         pos = (t - shift[:, None]) * speed[:, None]  # (B, window) position inside the clip
         valid = (pos >= 0) & (pos <= lengths[:, None] - 1)
@@ -59,7 +69,7 @@ class AudioBank:
         lo = torch.minimum(lo, last)
         hi = torch.minimum(lo + 1, last)
         frac = (pos - lo.float()).clamp(0, 1)
-        base = self.offsets[idx][:, None]
+        base = (self.offsets[idx] + first.long())[:, None]
         a, b = self.audio[base + lo], self.audio[base + hi]
         return (a + (b - a) * frac) * valid
 
@@ -144,16 +154,25 @@ class TrainingWindows:
         self.n_negative_windows = max(
             len(self.negatives), round(len(self.positives) * config.negatives_per_positive)
         )
+        # Hard negatives made from the phrase itself: reversed, or only a part of it, so the
+        # model must hear the whole phrase, not just a short word from a similar voice.
+        self.n_hard_windows = round(
+            len(self.positives) * config.augment.hard_negatives_per_positive
+        )
 
     @property
-    def pos_weight(self) -> float:
-        """Class weight of the positive class: negatives per positive in an epoch."""
-        return self.n_negative_windows / len(self.positives)
+    def per_epoch(self) -> int:
+        return len(self.positives) + self.n_negative_windows + self.n_hard_windows
+
+    @property
+    def balanced_positive_weight(self) -> float:
+        """Class weight that balances the classes: negative windows per positive in an epoch."""
+        return (self.n_negative_windows + self.n_hard_windows) / len(self.positives)
 
     def epoch(self, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled (audio (B, W), labels (B,)) batches for one epoch."""
         d = self.device
-        n_pos, n_neg = len(self.positives), self.n_negative_windows
+        n_pos, n_neg, n_hard = len(self.positives), self.n_negative_windows, self.n_hard_windows
         neg_ids = torch.cat(
             [
                 torch.randperm(len(self.negatives), generator=gen, device=d),
@@ -162,26 +181,40 @@ class TrainingWindows:
                 ),
             ]
         )
-        ids = torch.cat([torch.arange(n_pos, device=d), neg_ids])
-        labels = torch.cat([torch.ones(n_pos, device=d), torch.zeros(n_neg, device=d)])
+        hard_ids = torch.randint(n_pos, (n_hard,), generator=gen, device=d)
+        hard_kinds = torch.where(_uniform(n_hard, gen, d) < 0.5, REVERSED, FRAGMENT)
+        ids = torch.cat([torch.arange(n_pos, device=d), neg_ids, hard_ids])
+        kinds = torch.cat(
+            [torch.full((n_pos,), POSITIVE, device=d), torch.full((n_neg,), NEGATIVE, device=d),
+             hard_kinds]
+        )  # fmt: skip
         order = torch.randperm(len(ids), generator=gen, device=d)
         for start in range(0, len(order), self.config.batch_size):
             batch = order[start : start + self.config.batch_size]
-            yield self._windows(ids[batch], labels[batch], gen), labels[batch]
+            labels = (kinds[batch] == POSITIVE).float()
+            yield self._windows(ids[batch], kinds[batch], gen), labels
 
     def _windows(
-        self, ids: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+        self, ids: torch.Tensor, kinds: torch.Tensor, gen: torch.Generator
     ) -> torch.Tensor:
         a, d, b = self.config.augment, self.device, len(ids)
-        is_pos = labels > 0.5
         x = torch.zeros(b, self.window, device=d)
-        if is_pos.any():
-            p = ids[is_pos]
+        from_positive = kinds != NEGATIVE
+        if from_positive.any():
+            p = ids[from_positive]
             stretch = _uniform(len(p), gen, d) < a.speed_probability
             speed = torch.where(stretch, _between(a.speed_min, a.speed_max, len(p), gen, d), 1.0)
-            x[is_pos] = self.positives.place(p, self.window, speed, gen)
-        if (~is_pos).any():
-            x[~is_pos] = self.negatives.crops(ids[~is_pos], self.window, gen)
+            # Fragments keep 25-55 % of the phrase, from its start or its end.
+            share = _between(0.25, 0.55, len(p), gen, d)
+            from_start = _uniform(len(p), gen, d) < 0.5
+            fragment = kinds[from_positive] == FRAGMENT
+            lo = torch.where(fragment & ~from_start, 1 - share, 0.0)
+            hi = torch.where(fragment & from_start, share, 1.0)
+            placed = self.positives.place(p, self.window, speed, gen, (lo, hi))
+            reversed_ = (kinds[from_positive] == REVERSED)[:, None]
+            x[from_positive] = torch.where(reversed_, placed.flip(1), placed)
+        if (~from_positive).any():
+            x[~from_positive] = self.negatives.crops(ids[~from_positive], self.window, gen)
         if a.rir_probability > 0:
             rir_ids = (
                 torch.randint(len(self.rirs), (b,), generator=gen, device=d) if self.rirs else None

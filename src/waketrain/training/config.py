@@ -21,6 +21,9 @@ class AugmentConfig(BaseModel):
     speed_probability: float = Field(default=0.5, ge=0, le=1)
     speed_min: float = Field(default=0.9, ge=0.5, le=1.0)
     speed_max: float = Field(default=1.1, ge=1.0, le=2.0)
+    hard_negatives_per_positive: float = Field(
+        default=1.0, ge=0, le=10, description="Reversed and partial phrases, labelled negative."
+    )
     spec_augment_probability: float = Field(default=0.5, ge=0, le=1)
     time_masks: int = Field(default=2, ge=0, le=10)
     time_mask_frames: int = Field(default=10, ge=1, le=50)
@@ -61,6 +64,12 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     negatives_per_positive: float = Field(
         default=2.0, gt=0, le=20, description="Background-only windows mixed in per positive."
+    )
+    positive_weight: float | None = Field(
+        default=None,
+        gt=0,
+        le=20,
+        description="Loss weight of positive windows; unset = balanced against the negatives.",
     )
     target_fa_per_hour: float = Field(default=1.0, gt=0, le=100)
     min_positive_clips: int = Field(default=50, ge=1)

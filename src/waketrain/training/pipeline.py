@@ -223,7 +223,7 @@ def train(
     windows = TrainingWindows(data, config, device)
     window_samples = windows.window
     val_windows, val_labels = validation_windows(data, window_samples)
-    steps_per_epoch = -(-(len(windows.positives) + windows.n_negative_windows) // config.batch_size)
+    steps_per_epoch = -(-windows.per_epoch // config.batch_size)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -231,10 +231,11 @@ def train(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
     )
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(windows.pos_weight, device=device))
+    positive_weight = config.positive_weight or windows.balanced_positive_weight
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(positive_weight, device=device))
     log.line(
         f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
-        f"{steps_per_epoch} steps per epoch, positive class weight {windows.pos_weight:.2f}"
+        f"{steps_per_epoch} steps per epoch, positive class weight {positive_weight:.2f}"
     )
 
     # --- loop -----------------------------------------------------------------------------
@@ -337,7 +338,7 @@ def train(
         job_id, dataset_id, data, config, params, evaluation, parity, tensorrt, best[2], timings
     )
     metadata["metrics"]["windows_per_second"] = round(
-        (len(windows.positives) + windows.n_negative_windows) * config.epochs
+        windows.per_epoch * config.epochs
         / max(timings["training"], 1e-9), 1
     )  # fmt: skip
     atomic_write_json(export_dir / "metadata.json", metadata)

@@ -1,0 +1,77 @@
+"""Batched augmentation ops: what goes into a training window is what was asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from waketrain.training.augment import (
+    AudioBank,
+    add_noise,
+    reverberate,
+    spec_augment,
+    synthetic_rirs,
+)
+from waketrain.training.config import AugmentConfig
+
+CPU = torch.device("cpu")
+
+
+def ramp_bank() -> AudioBank:
+    # Distinct, recognisable samples: clip k holds values k + 0.001 * i.
+    return AudioBank([np.arange(1, 801, dtype=np.float32) * 1e-3 + k for k in range(3)], CPU)
+
+
+def test_place_puts_the_whole_clip_inside_the_window_unchanged() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = ramp_bank().place(torch.tensor([0, 1, 2]), 2000, torch.ones(3), gen)
+    for k in range(3):
+        inside = x[k][x[k] != 0]
+        assert len(inside) == 800
+        assert torch.allclose(inside, torch.arange(1, 801) * 1e-3 + k)
+
+
+def test_speed_changes_the_length_and_parts_select_a_fragment() -> None:
+    gen = torch.Generator().manual_seed(0)
+    bank = ramp_bank()
+    faster = bank.place(torch.tensor([1]), 2000, torch.tensor([1.25]), gen)
+    assert abs(int((faster != 0).sum()) - 640) <= 2
+    part = (torch.tensor([0.0, 0.5]), torch.tensor([0.5, 1.0]))
+    halves = bank.place(torch.tensor([1, 1]), 2000, torch.ones(2), gen, part)
+    first, second = halves[0][halves[0] != 0], halves[1][halves[1] != 0]
+    assert len(first) == len(second) == 400
+    assert first.max() < 1.401 and second.min() > 1.4
+
+
+def test_noise_is_mixed_at_the_requested_snr() -> None:
+    gen = torch.Generator().manual_seed(1)
+    signal = torch.sin(torch.linspace(0, 400, 16000)).repeat(4, 1) * 0.3
+    noise = torch.randn(4, 16000, generator=gen) * 0.01
+    snr = torch.tensor([0.0, 10.0, 20.0, 30.0])
+    mixed = add_noise(signal, noise, snr, torch.ones(4))
+    added = mixed - signal
+    measured = 10 * torch.log10(signal.pow(2).mean(1) / added.pow(2).mean(1))
+    assert torch.allclose(measured, snr, atol=0.01)
+    untouched = add_noise(signal, noise, snr, torch.zeros(4))
+    assert torch.equal(untouched, signal)
+
+
+def test_reverberation_keeps_the_level_and_only_where_asked() -> None:
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 16000, generator=gen) * 0.1
+    wet = reverberate(x, synthetic_rirs(2, gen, CPU), torch.tensor([True, False]))
+    assert torch.isclose(wet[0].pow(2).mean(), x[0].pow(2).mean(), rtol=1e-3)
+    assert not torch.allclose(wet[0], x[0]) and torch.equal(wet[1], x[1])
+
+
+def test_spec_augment_masks_stripes() -> None:
+    gen = torch.Generator().manual_seed(3)
+    features = torch.ones(8, 32, 97)
+    config = AugmentConfig(spec_augment_probability=1.0, time_masks=1, freq_masks=1,
+                           time_mask_frames=10, freq_mask_bands=5)  # fmt: skip
+    masked = spec_augment(features, config, gen)
+    zeros = (masked == 0).float().mean(dim=(1, 2))
+    assert torch.all(zeros <= (10 * 32 + 5 * 97) / (32 * 97))
+    assert zeros.sum() > 0
+    none = spec_augment(features, AugmentConfig(spec_augment_probability=0.0), gen)
+    assert torch.equal(none, features)
