@@ -61,6 +61,8 @@ class Service:
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -73,8 +75,8 @@ class Service:
     def start(self) -> Service:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "waketrain", "serve", "--port", str(self.port)],
-                env=service_env(self.data_dir),
+                [sys.executable, "-m", "waketrain", "serve", "--port", str(self.port), *self.args],
+                env=service_env(self.data_dir, **self.env),
                 stdout=log,
                 stderr=log,
             )
@@ -115,6 +117,36 @@ class Service:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=60
         )
+
+
+@dataclass
+class Worker:
+    """A `waketrain worker` process over the same registry."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        log = (self.data_dir.parent / f"{self.data_dir.name}-worker.log").open("ab")
+        with log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "waketrain", "worker"],
+                env=service_env(self.data_dir, **self.env),
+                stdout=log,
+                stderr=log,
+            )
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

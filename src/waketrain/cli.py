@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,15 +62,46 @@ def serve(
     from waketrain.api.app import create_app
 
     settings = _settings()
-    if not no_worker:
-        # The job queue and its worker arrive with the training service; nothing to start yet.
-        typer.echo("note: this build has no training worker yet; serving the registry API only.")
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
+    worker = None if no_worker else subprocess.Popen([sys.executable, "-m", "waketrain", "worker"])
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
+
+
+@app.command()
+def worker(
+    max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+    noise_dir: Annotated[
+        list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
+    ] = None,
+    rir_dir: Annotated[
+        list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
+    ] = None,
+) -> None:
+    """Claim queued training jobs and run them, one at a time (one worker per GPU).
+
+    Stopped mid-job (SIGTERM, crash, power cut), the job's heartbeat goes stale and the next
+    worker to start requeues it once.
+    """
+    from waketrain.jobs.worker import WorkerOptions, run_worker
+
+    settings = _settings()
+    options = WorkerOptions(
+        heartbeat_seconds=settings.heartbeat_seconds,
+        stale_after_seconds=settings.stale_job_seconds,
+        auto_bless=settings.auto_bless,
+        noise_dirs=tuple(noise_dir or ()),
+        rir_dirs=tuple(rir_dir or ()),
     )
+    run_worker(_open_registry(), options, max_jobs=max_jobs)
 
 
 @dataset_app.command("create")

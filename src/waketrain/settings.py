@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Mark the session cookie Secure (set behind HTTPS)."
     )
+    heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="How often a worker confirms it is alive."
+    )
+    stale_job_seconds: float = Field(
+        default=30.0, gt=0, description="A running job silent this long is recovered."
+    )
+    auto_bless: bool = Field(
+        default=True, description="Make each newly succeeded job's model the current one."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     deploy_host: str | None = Field(

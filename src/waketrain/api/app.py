@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.limits import BodySizeLimit
-from waketrain.api.routers import auth, datasets, docs, recordings, status
+from waketrain.api.routers import auth, datasets, docs, jobs, recordings, status
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
-    for router in (status.router, auth.router, datasets.router, recordings.router, docs.router):
-        app.include_router(router)
+    routers = (status, auth, datasets, recordings, jobs, docs)
+    for module in routers:
+        app.include_router(module.router)
     return app

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from waketrain.store.errors import NotFound
 from waketrain.store.layout import validate_dataset_id
-from waketrain.store.models import Clip, Dataset, Event
+from waketrain.store.models import Clip, Dataset, Event, Job
 from waketrain.store.registry import Registry
 
 LOW_QUALITY_SCORE = 60
@@ -63,7 +63,7 @@ class DatasetSummary(BaseModel):
     ready_to_train: bool
     training_blockers: list[str]
     last_job: dict[str, object] | None = Field(
-        default=None, description="Summary of the newest training job (none yet)."
+        default=None, description="The newest training job: id, status, when, metrics."
     )
 
 
@@ -105,6 +105,9 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
             select(Clip.sha256).where(active).group_by(Clip.sha256).having(func.count() > 1)
         ).subquery()
         duplicates = count(Clip.sha256.in_(select(duplicate_hashes.c.sha256)))
+        newest_job = session.scalars(
+            select(Job).where(Job.dataset_id == dataset_id).order_by(Job.created_at.desc()).limit(1)
+        ).first()
         last_review = session.scalars(
             select(Event)
             .where(Event.dataset_id == dataset_id, Event.type.in_(REVIEW_EVENTS))
@@ -159,5 +162,15 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
         last_reviewed_by=last_review.payload.get("actor") if last_review else None,
         last_reviewed_at=last_review.created_at if last_review else None,
         ready_to_train=not blockers,
+        last_job=(
+            {
+                "id": newest_job.id,
+                "status": newest_job.status,
+                "created_at": newest_job.created_at.isoformat(),
+                "metrics": newest_job.metrics,
+            }
+            if newest_job
+            else None
+        ),
         training_blockers=blockers,
     )

@@ -33,9 +33,21 @@ class AudioBank:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def crops(self, idx: torch.Tensor, length: int, gen: torch.Generator) -> torch.Tensor:
-        """A random `length`-sample crop of each chosen clip, (B, length)."""
+    def crops(
+        self,
+        idx: torch.Tensor,
+        length: int,
+        gen: torch.Generator,
+        across: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """A random `length`-sample crop of each chosen clip, (B, length).
+
+        Where `across` is set, the crop may run on into the next clip: the end of one word
+        and the start of another, as in continuous speech.
+        """
         room = (self.lengths[idx] - length + 1).clamp(min=1)
+        if across is not None:
+            room = torch.where(across, self.lengths[idx], room)
         start = self.offsets[idx] + (_uniform(len(idx), gen, idx.device) * room).long()
         positions = start[:, None] + torch.arange(length, device=idx.device)[None, :]
         return self.audio[positions.clamp(max=len(self.audio) - 1)]
@@ -214,7 +226,9 @@ class TrainingWindows:
             reversed_ = (kinds[from_positive] == REVERSED)[:, None]
             x[from_positive] = torch.where(reversed_, placed.flip(1), placed)
         if (~from_positive).any():
-            x[~from_positive] = self.negatives.crops(ids[~from_positive], self.window, gen)
+            n = int((~from_positive).sum())
+            across = _uniform(n, gen, d) < a.across_clips_probability
+            x[~from_positive] = self.negatives.crops(ids[~from_positive], self.window, gen, across)
         if a.rir_probability > 0:
             rir_ids = (
                 torch.randint(len(self.rirs), (b,), generator=gen, device=d) if self.rirs else None

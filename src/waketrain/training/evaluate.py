@@ -146,10 +146,9 @@ def evaluate_streaming(
         )
     meeting = [p for p in curve if p.fa_per_hour <= target_fa_per_hour]
     if meeting:
-        lowest = min((p.frr, p.fa_per_hour) for p in meeting)
-        tied = [p for p in meeting if (p.frr, p.fa_per_hour) == lowest]
-        # Of equally good thresholds, the middle one keeps a margin on both sides.
-        best = tied[len(tied) // 2]
+        # Held-out negatives are few: of equally good thresholds, the highest keeps the most
+        # margin against false accepts that the held-out audio did not happen to contain.
+        best = min(meeting, key=lambda p: (p.frr, p.fa_per_hour, -p.threshold))
         note = (
             f"Lowest false-reject rate with at most {target_fa_per_hour:g} false accepts per hour "
             f"over {hours * 60:.1f} min of held-out negative audio."

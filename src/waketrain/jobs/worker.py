@@ -1,0 +1,150 @@
+"""The training worker: claims queued jobs and runs them one at a time, beating a heartbeat."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from waketrain.jobs import queue
+from waketrain.jobs.telemetry import gpu_telemetry
+from waketrain.store.errors import WaketrainError
+from waketrain.store.registry import Registry
+from waketrain.training.config import TrainConfig
+from waketrain.training.pipeline import JobCancelled, ProgressUpdate, resolve_device, train
+
+log = structlog.get_logger(__name__)
+REQUIRED_EXPORTS = ("wake_model.onnx", "metadata.json", "checkpoint.pt")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    heartbeat_seconds: float = 2.0
+    stale_after_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    auto_bless: bool = True
+    noise_dirs: tuple[Path, ...] = ()
+    rir_dirs: tuple[Path, ...] = ()
+
+
+class Heartbeat:
+    """Beats for the running job in the background and remembers a cancel request."""
+
+    def __init__(self, registry: Registry, job_id: str, worker_id: str, every: float) -> None:
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._args = (registry, job_id, worker_id)
+        self._every = every
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                if queue.heartbeat(*self._args):
+                    self.cancelled.set()
+            except Exception:  # a busy database must not kill the job; the next beat retries
+                log.exception("heartbeat failed")
+
+
+def run_job(
+    registry: Registry, job: queue.JobRecord, worker_id: str, options: WorkerOptions
+) -> str:
+    """Run one claimed job to a final status; returns it."""
+    config = TrainConfig.model_validate(job.config)
+    device_type = resolve_device(config.device).type
+    last_telemetry = 0.0
+
+    def on_progress(update: ProgressUpdate) -> None:
+        nonlocal last_telemetry
+        metrics = dict(update.metrics)
+        if time.monotonic() - last_telemetry > 5 or update.stage != "training":
+            metrics["gpu"] = gpu_telemetry(device_type)
+            last_telemetry = time.monotonic()
+        queue.record_progress(
+            registry,
+            job.id,
+            update.stage,
+            update.progress,
+            update.message,
+            metrics.get("eta_seconds"),
+            metrics,
+        )
+
+    with Heartbeat(registry, job.id, worker_id, options.heartbeat_seconds) as beat:
+        try:
+            result = train(
+                registry,
+                job.dataset_id,
+                config,
+                on_progress,
+                job_id=job.id,
+                init_from=job.init_from,
+                noise_dirs=options.noise_dirs,
+                rir_dirs=options.rir_dirs,
+                should_cancel=beat.cancelled.is_set,
+            )
+        except JobCancelled as exc:
+            queue.finish_job(registry, job.id, "cancelled", error=str(exc))
+            return "cancelled"
+        except WaketrainError as exc:
+            queue.finish_job(registry, job.id, "failed", error=str(exc))
+            return "failed"
+        except Exception as exc:
+            log.error("job crashed", job_id=job.id, error=traceback.format_exc())
+            queue.finish_job(registry, job.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            return "failed"
+    missing = [name for name in REQUIRED_EXPORTS if not (result.export_dir / name).exists()]
+    if missing:
+        queue.finish_job(registry, job.id, "failed", error=f"export incomplete: {missing} missing")
+        return "failed"
+    export_dir = str(result.export_dir.relative_to(registry.layout.root))
+    metadata = result.metadata
+    summary = {key: metadata["metrics"][key] for key in ("frr", "fa_per_hour", "auc", "accuracy")}
+    for key in ("threshold", "target_met", "model_id", "timings_seconds"):
+        summary[key] = metadata[key]
+    queue.finish_job(registry, job.id, "succeeded", metrics=summary, export_dir=export_dir)
+    if options.auto_bless:
+        queue.bless_job(registry, job.id, actor=worker_id)
+    return "succeeded"
+
+
+def run_worker(
+    registry: Registry,
+    options: WorkerOptions,
+    stop: threading.Event | None = None,
+    max_jobs: int | None = None,
+) -> int:
+    """Recover stale jobs, then claim and run jobs until `stop` or `max_jobs`; returns the count."""
+    stop = stop or threading.Event()
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    log.info("worker started", worker_id=worker_id)
+    done = 0
+    last_recovery = 0.0
+    while not stop.is_set() and (max_jobs is None or done < max_jobs):
+        if time.monotonic() - last_recovery > options.stale_after_seconds / 2:
+            for job in queue.recover_stale_jobs(registry, options.stale_after_seconds):
+                log.warning("recovered stale job", job_id=job.id, status=job.status)
+            last_recovery = time.monotonic()
+        claimed = queue.claim_next_job(registry, worker_id)
+        if claimed is None:
+            stop.wait(options.poll_seconds)
+            continue
+        log.info("job claimed", job_id=claimed.id, attempt=claimed.attempt)
+        status = run_job(registry, claimed, worker_id, options)
+        log.info("job finished", job_id=claimed.id, status=status)
+        done += 1
+    return done

@@ -1,0 +1,184 @@
+"""Training jobs as a service: the real HTTP API, a real worker process, real recordings."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import ADMIN_PASSWORD, Service, Worker, shared
+from waketrain.settings import Settings
+from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
+from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.startup import start_registry
+
+TINY = {"batch_size": 32, "negatives_per_positive": 1.0, "model.channels": 16,
+        "model.mel_bands": 32, "augment.hard_negatives_per_positive": 0.5}  # fmt: skip
+WORKER_ENV = {"WAKETRAIN_HEARTBEAT_SECONDS": "0.5", "WAKETRAIN_STALE_JOB_SECONDS": "4"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with a small real dataset, imported and analyzed before the service starts."""
+    root = tmp_path_factory.mktemp("jobs-registry")
+    registry = start_registry(Settings(data_dir=root, admin_password=ADMIN_PASSWORD)).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
+    for label, folder, n in (("positive", "wake/computer", 60), ("negative", "wake/snowboy", 45)):
+        for path in sorted(shared(folder).glob("*.flac"))[:n]:
+            add_clip(
+                registry, "computer", path.read_bytes(), ClipMetadata(label=label), path.name, "t"
+            )
+    import_directory(
+        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
+    )
+    with analysis_pool(2) as pool:
+        analyze_pending_clips(registry, measure_in_processes(pool))
+    registry.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(data_dir: Path) -> Iterator[Service]:
+    svc = Service(data_dir, args=("--no-worker",), env=WORKER_ENV).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture()
+def worker(data_dir: Path) -> Iterator[Worker]:
+    w = Worker(data_dir, env=WORKER_ENV).start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="module")
+def api(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as client:
+        yield client
+
+
+def submit(api: httpx.Client, **overrides: object) -> str:
+    response = api.post("/train", json={"dataset_id": "computer",
+                                        "config_overrides": {**TINY, **overrides}})  # fmt: skip
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def wait_for(api: httpx.Client, job_id: str, done: Callable[[dict[str, object]], bool],
+             timeout: float = 180) -> dict[str, object]:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, object] = api.get(f"/jobs/{job_id}").json()
+        if done(job):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached the expected state: {job}")
+
+
+def test_job_runs_through_all_stages_live_and_its_artifacts_download(
+    service: Service, api: httpx.Client, worker: Worker
+) -> None:
+    job_id = submit(api, epochs=2)
+    token = api.headers["Authorization"].split()[1]
+    stages, statuses = [], []
+    url = service.url.replace("http", "ws") + "/status?after=0"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        while "succeeded" not in statuses and "failed" not in statuses:
+            event = json.loads(ws.recv(timeout=180))
+            if event["payload"].get("job_id") != job_id:
+                continue
+            statuses.append(event["payload"]["status"])
+            if event["type"] == "job.progress":
+                stages.append(event["payload"]["stage"])
+                assert (
+                    "gpu" in event["payload"]["metrics"] or event["payload"]["stage"] == "training"
+                )
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded", statuses
+    assert sorted(set(stages), key=stages.index) == ["data_prep", "training", "eval", "export"]
+
+    job = api.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempt"] == 1
+    assert {"frr", "fa_per_hour", "auc", "threshold"} <= set(job["metrics"])
+    metadata = api.get(f"/jobs/{job_id}/artifacts/metadata.json").json()
+    assert metadata["job_id"] == job_id and metadata["threshold"] == job["metrics"]["threshold"]
+    onnx = api.get(f"/jobs/{job_id}/artifacts/wake_model.onnx")
+    assert onnx.status_code == 200 and len(onnx.content) > 10_000
+    assert api.get(f"/jobs/{job_id}/artifacts/../../waketrain.db").status_code == 404
+    bundle = zipfile.ZipFile(io.BytesIO(api.get(f"/jobs/{job_id}/artifacts.zip").content))
+    assert {"export/wake_model.onnx", "export/metadata.json", "config.json", "logs.txt"} <= set(
+        bundle.namelist()
+    )
+    logs = api.get(f"/jobs/{job_id}/logs", params={"follow": True}).text
+    assert "epoch 2/2" in logs and "exported" in logs
+
+    current = api.get("/models/current").json()
+    assert current["job"]["id"] == job_id
+    link = service.data_dir / "models" / "current"
+    assert link.is_symlink() and link.resolve() == service.data_dir / "jobs" / job_id / "export"
+    assert api.get("/datasets/computer").json()["last_job"]["id"] == job_id
+
+
+def test_bless_repoints_current_atomically(
+    service: Service, api: httpx.Client, worker: Worker
+) -> None:
+    first, second = submit(api, epochs=1), submit(api, epochs=1)  # two at once: run in turn
+    jobs = [
+        wait_for(api, j, lambda job: job["status"] in ("succeeded", "failed"))
+        for j in (first, second)
+    ]
+    assert [j["status"] for j in jobs] == ["succeeded", "succeeded"]
+    assert jobs[0]["finished_at"] <= jobs[1]["started_at"]  # one worker, one job at a time
+    assert api.get("/models/current").json()["job"]["id"] == second
+    assert api.post(f"/jobs/{first}/bless").status_code == 200
+    assert os.readlink(service.data_dir / "models" / "current").endswith(f"{first}/export")
+    assert api.get("/models/current").json()["job"]["id"] == first
+
+
+def test_cancel_is_honoured_within_seconds(api: httpx.Client, worker: Worker) -> None:
+    job_id = submit(api, epochs=200)
+    wait_for(api, job_id, lambda job: job["stage"] == "training")
+    asked = time.monotonic()
+    assert api.post(f"/jobs/{job_id}/cancel").status_code == 200
+    job = wait_for(api, job_id, lambda job: job["status"] == "cancelled", timeout=30)
+    assert time.monotonic() - asked < 15
+    assert "cancelled" in str(job["error"])
+    assert api.post(f"/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_killed_worker_job_is_recovered_by_a_new_worker(data_dir: Path, api: httpx.Client) -> None:
+    first = Worker(data_dir, env=WORKER_ENV).start()
+    job_id = submit(api, epochs=4)
+    wait_for(api, job_id, lambda job: job["stage"] == "training")
+    first.kill()  # SIGKILL mid-job: no clean-up runs
+    second = Worker(data_dir, env=WORKER_ENV).start()
+    try:
+        job = wait_for(api, job_id, lambda job: job["status"] in ("succeeded", "failed"))
+    finally:
+        second.stop()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempt"] == 2
+    events = api.get("/events", params={"after": 0, "limit": 1000}).json()
+    requeued = [
+        e for e in events if e["type"] == "job.requeued" and e["payload"]["job_id"] == job_id
+    ]
+    assert requeued and "stopped sending heartbeats" in requeued[0]["payload"]["reason"]
+
+
+def test_refusals_name_the_problem(api: httpx.Client) -> None:
+    api.post("/datasets", json={"id": "tiny", "phrase": "computer"})
+    small = api.post("/train", json={"dataset_id": "tiny"})
+    assert small.status_code == 422 and "training needs at least 50" in small.json()["detail"]
+    bad = api.post("/train", json={"dataset_id": "computer", "config_overrides": {"epochs": 0}})
+    assert bad.status_code == 422 and "epochs" in bad.json()["detail"]
+    unknown = api.post("/train", json={"dataset_id": "computer", "config_overrides": {"lr2": 1}})
+    assert unknown.status_code == 422 and "Unknown config key 'lr2'" in unknown.json()["detail"]
+    assert api.get("/jobs/not-a-uuid").status_code == 404
