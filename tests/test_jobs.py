@@ -125,6 +125,9 @@ def test_job_runs_through_all_stages_live_and_its_artifacts_download(
     link = service.data_dir / "models" / "current"
     assert link.is_symlink() and link.resolve() == service.data_dir / "jobs" / job_id / "export"
     assert api.get("/datasets/computer").json()["last_job"]["id"] == job_id
+    lineage = json.loads((service.data_dir / "artifacts.json").read_text())
+    assert lineage["current"] == job_id
+    assert lineage["models"][job_id]["dataset_sha256"] == metadata["dataset_sha256"]
 
 
 def test_bless_repoints_current_atomically(
@@ -182,3 +185,15 @@ def test_refusals_name_the_problem(api: httpx.Client) -> None:
     unknown = api.post("/train", json={"dataset_id": "computer", "config_overrides": {"lr2": 1}})
     assert unknown.status_code == 422 and "Unknown config key 'lr2'" in unknown.json()["detail"]
     assert api.get("/jobs/not-a-uuid").status_code == 404
+
+
+def test_serve_alone_runs_jobs_with_its_embedded_worker(data_dir: Path) -> None:
+    """The operator's one command: `waketrain serve` queues and runs a job by itself."""
+    alone = Service(data_dir, env=WORKER_ENV).start()
+    try:
+        with alone.client() as client:
+            job_id = submit(client, epochs=1)
+            job = wait_for(client, job_id, lambda job: job["status"] in ("succeeded", "failed"))
+        assert job["status"] == "succeeded", job["error"]
+    finally:
+        alone.stop()

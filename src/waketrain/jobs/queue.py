@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import CursorResult, select, update
 
+from waketrain.store.artifacts import record_current
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
@@ -258,6 +259,7 @@ def bless_job(registry: Registry, job_id: str, actor: str) -> JobRecord:
         tmp = models / f".current-{uuid.uuid4().hex}"
         os.symlink(os.path.relpath(registry.layout.root / job.export_dir, models), tmp)
         os.replace(tmp, models / "current")
+        record_current(registry, job_id)
     with registry.sessions.begin() as session:
         record_event(
             session, "model.blessed", {"job_id": job_id, "actor": actor}, dataset_id=job.dataset_id
