@@ -48,6 +48,18 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _die_with_parent() -> None:
+    """In the embedded worker: the kernel sends SIGTERM when `serve` dies, however it dies.
+
+    Its running job then goes stale and the next worker requeues it.
+    """
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
@@ -62,7 +74,11 @@ def serve(
     from waketrain.api.app import create_app
 
     settings = _settings()
-    worker = None if no_worker else subprocess.Popen([sys.executable, "-m", "waketrain", "worker"])
+    worker = None
+    if not no_worker:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "waketrain", "worker"], preexec_fn=_die_with_parent
+        )
     try:
         uvicorn.run(
             create_app(settings),
