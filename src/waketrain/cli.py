@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     # Imported lazily at run time so that `waketrain --help` stays fast.
     from waketrain.store.registry import Registry
 
+NoiseDirs = Annotated[
+    list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
+]
+RirDirs = Annotated[
+    list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
+]
+
 app = typer.Typer(help="waketrain: self-hosted wake word training service.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, list, show and import datasets.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
@@ -95,12 +102,8 @@ def serve(
 @app.command()
 def worker(
     max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
-    noise_dir: Annotated[
-        list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
-    ] = None,
-    rir_dir: Annotated[
-        list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
-    ] = None,
+    noise_dir: NoiseDirs = None,
+    rir_dir: RirDirs = None,
 ) -> None:
     """Claim queued training jobs and run them, one at a time (one worker per GPU).
 
@@ -212,12 +215,8 @@ def train(
     init_from: Annotated[
         str | None, typer.Option(help="Warm start from this earlier job's checkpoint.")
     ] = None,
-    noise_dir: Annotated[
-        list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
-    ] = None,
-    rir_dir: Annotated[
-        list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
-    ] = None,
+    noise_dir: NoiseDirs = None,
+    rir_dir: RirDirs = None,
     eval_negatives: Annotated[
         list[Path] | None,
         typer.Option(help="Extra held-out negative audio for false accepts per hour; repeatable."),
