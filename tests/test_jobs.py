@@ -60,12 +60,6 @@ def worker(data_dir: Path) -> Iterator[Worker]:
     w.stop()
 
 
-@pytest.fixture(scope="module")
-def api(service: Service) -> Iterator[httpx.Client]:
-    with service.client() as client:
-        yield client
-
-
 def submit(api: httpx.Client, **overrides: object) -> str:
     response = api.post("/train", json={"dataset_id": "computer",
                                         "config_overrides": {**TINY, **overrides}})  # fmt: skip

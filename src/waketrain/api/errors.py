@@ -13,6 +13,7 @@ from waketrain.store.errors import (
     InvalidInput,
     NotFound,
     WaketrainError,
+    describe_validation_errors,
 )
 
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
@@ -21,14 +22,6 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (Conflict, 409),
     (InvalidInput, 422),
 ]
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return "Invalid request. " + "; ".join(parts)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -45,7 +38,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return JSONResponse(
             {
-                "detail": _describe_validation(exc),
+                "detail": "Invalid request. " + describe_validation_errors(exc.errors(), "request"),
                 "errors": [
                     {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
                     for e in exc.errors()

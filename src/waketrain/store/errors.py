@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 class WaketrainError(Exception):
     """Base of every error the core raises on purpose; the message is for a person."""
+
+
+def describe_validation_errors(errors: Iterable[Any], subject: str) -> str:
+    """Pydantic errors as one sentence part: `field: problem; other: problem`."""
+    parts = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        parts.append(f"{'.'.join(loc) or subject}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
 
 
 class NotFound(WaketrainError):

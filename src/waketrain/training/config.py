@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from waketrain.store.errors import InvalidInput
+from waketrain.store.errors import InvalidInput, describe_validation_errors
 
 
 class AugmentConfig(BaseModel):
@@ -120,9 +120,7 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, object]) -> TrainCon
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_validation_errors(exc.errors(), "config")
         raise InvalidInput(f"Invalid training config: {problems}.") from None
 
 

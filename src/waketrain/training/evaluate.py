@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
-from waketrain.runtime.streaming import ScoreWindows, StreamingParams, Trigger, score_stream
+from waketrain.runtime.streaming import (
+    ScoreWindows,
+    StreamingParams,
+    Trigger,
+    hop_end_seconds,
+    score_stream,
+)
 
 FRAME_SECONDS = 1.0  # background before and after each held-out positive
 FRAME_SNR_DB = 20.0
@@ -86,7 +92,7 @@ def frame_positives(
 def trigger_times(smoothed: np.ndarray, threshold: float, params: StreamingParams) -> np.ndarray:
     """Stream times (end of window, seconds) at which the trigger fires."""
     fired = Trigger(threshold, params.refractory_hops).update(smoothed)
-    return (np.array(fired, dtype=np.int64) + 1) * params.hop_seconds
+    return hop_end_seconds(len(smoothed), params)[np.array(fired, dtype=np.int64)]
 
 
 def detected(
@@ -127,7 +133,7 @@ def evaluate_streaming(
     negative_audio = np.concatenate(negatives)
     neg_scores = score_stream(score_windows, params, negative_audio)
     hours = len(negative_audio) / SAMPLE_RATE_HZ / 3600
-    pos_times = (np.arange(len(pos_scores)) + 1) * params.hop_seconds
+    pos_times = hop_end_seconds(len(pos_scores), params)
 
     curve = []
     for threshold in THRESHOLDS:
@@ -168,7 +174,7 @@ def evaluate_streaming(
             for start, end in positives.spans
         ]
     )
-    neg_times = (np.arange(len(neg_scores)) + 1) * params.hop_seconds
+    neg_times = hop_end_seconds(len(neg_scores), params)
     bounds = np.cumsum([0] + [len(n) for n in negatives]) / SAMPLE_RATE_HZ
     peak_per_negative = np.array(
         [

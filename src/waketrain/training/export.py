@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,12 +85,18 @@ def build_tensorrt_engine(onnx_path: Path, engine_path: Path) -> str:
     return f"built {engine_path.name} with trtexec (fp16)"
 
 
-def plot_det_curve(evaluation: EvaluationResult, path: Path) -> None:
+def _pyplot() -> Any:
+    """matplotlib without a display (the worker runs headless)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_det_curve(evaluation: EvaluationResult, path: Path) -> None:
+    plt = _pyplot()
     fa = np.array([p.fa_per_hour for p in evaluation.curve])
     frr = np.array([p.frr for p in evaluation.curve]) * 100
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
@@ -111,11 +118,7 @@ def plot_det_curve(evaluation: EvaluationResult, path: Path) -> None:
 
 
 def plot_confusion_matrix(evaluation: EvaluationResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     c = evaluation.confusion
     grid = np.array(
         [[c["true_positive"], c["false_negative"]], [c["false_positive"], c["true_negative"]]]

@@ -14,7 +14,7 @@ from waketrain.store.accounts import Principal
 from waketrain.store.analysis import QualityAnalyzer
 from waketrain.store.clips import ClipMetadata, ClipPage, ClipQuery, ClipRecord
 from waketrain.store.datasets import DatasetCreate
-from waketrain.store.errors import InvalidInput
+from waketrain.store.errors import InvalidInput, describe_validation_errors
 from waketrain.store.health import DatasetSummary
 from waketrain.store.registry import Registry
 
@@ -45,9 +45,7 @@ def _parse_metadata(raw: str) -> ClipMetadata:
     try:
         return ClipMetadata.model_validate_json(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'metadata'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_validation_errors(exc.errors(), "metadata")
         raise InvalidInput(
             f"Invalid metadata ({problems}). Send JSON like "
             '{"label": "positive|negative|noise", "speaker": "...", "notes": "...", '
