@@ -1,12 +1,14 @@
 """Accuracy on the shared "computer" set: train on part, test on clips the job never saw.
 
-    .venv/bin/python bench/accuracy.py [--set key=value ...]
+    .venv/bin/python bench/accuracy.py [--positives N] [--set key=value ...]
+    .venv/bin/python bench/accuracy.py --compare  # both backends; real, synthetic, both
 
-Training data: 300 "computer" clips (positives); snowboy, amelia, not-wake-words and part
-of the noise folders (negatives, noise). Held out for the test: the other 111 "computer"
-clips, and as negative audio view_glass, heychatterbox, librispeech and two_speakers plus
-the remaining noise. The threshold is the one the job chose on its own validation split;
-the test figures below are measured at that threshold with the streaming code of the board.
+Training data: the first N (300) "computer" clips (positives); snowboy, amelia,
+not-wake-words and part of the noise folders (negatives, noise). Held out for the test:
+the last 111 "computer" clips, and as negative audio view_glass, heychatterbox,
+librispeech and two_speakers plus the remaining noise. The threshold is the one the job
+chose on its own validation split; the test figures below are measured at that threshold
+with the streaming code of the board.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
-from waketrain.runtime.onnx_model import OnnxWakeModel
-from waketrain.runtime.streaming import StreamingParams, score_stream
+from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
 from waketrain.training.evaluate import (
     FRAME_SECONDS,
+    THRESHOLDS,
     detected,
     frame_positives,
     trigger_times,
@@ -63,8 +67,7 @@ def split_noise() -> tuple[list[Path], list[Path]]:
 
 
 def frr_at(
-    model: OnnxWakeModel,
-    params: StreamingParams,
+    model: ExportedModel,
     positives: list[np.ndarray],
     background: list[np.ndarray],
     snr_db: float,
@@ -72,84 +75,172 @@ def frr_at(
 ) -> float:
     """False-reject rate of `positives` framed by `background` at `snr_db`."""
     stream = frame_positives(positives, background, seed=7, snr_db=snr_db)
-    times = trigger_times(
-        score_stream(model.score_windows, params, stream.audio), threshold, params
-    )
-    return float(1 - detected(times, stream.spans, params.window_samples / SAMPLE_RATE_HZ).mean())
+    times = trigger_times(model.score_audio(stream.audio), threshold, model.params)
+    window_seconds = model.params.window_samples / SAMPLE_RATE_HZ
+    return float(1 - detected(times, stream.spans, window_seconds).mean())
+
+
+@dataclass
+class TestSet:
+    positives: list[np.ndarray]
+    background: list[np.ndarray]
+    negatives: dict[str, list[np.ndarray]]
+
+    @classmethod
+    def load(cls) -> TestSet:
+        _, test_noise = split_noise()
+        background = [read(p) for p in test_noise]
+        negatives = {folder: [read(p) for p in flacs(folder)] for folder in TEST_NEGATIVES}
+        negatives["noise (held-out half)"] = background
+        positives = [read(p) for p in flacs("wake/computer")[TRAIN_POSITIVES:]]
+        return cls(positives, background, negatives)
+
+
+@dataclass
+class Measured:
+    frr_clean: float
+    frr_noisy: float
+    false_accepts: dict[str, int]
+    minutes: dict[str, float]
+    # (threshold, FRR at 10 dB, FA/h over all negatives) for every candidate threshold
+    trade_off: list[tuple[float, float, float]]
+
+    @property
+    def fa_per_hour(self) -> float:
+        return sum(self.false_accepts.values()) / (sum(self.minutes.values()) / 60)
+
+    def best_frr_within(self, fa_per_hour: float) -> tuple[float, float] | None:
+        """(threshold, FRR) of the test set's own best threshold with FA/h within the cap."""
+        within = [(frr, -t) for t, frr, fa in self.trade_off if fa <= fa_per_hour]
+        return (-min(within)[1], min(within)[0]) if within else None
+
+
+def measure(model: ExportedModel, test: TestSet) -> Measured:
+    """The job's threshold on the held-out test set, and the model's whole trade-off there."""
+    p, threshold = model.params, model.threshold
+    silence = [np.zeros(SAMPLE_RATE_HZ * 5, np.float32)]
+    clean = frr_at(model, test.positives, silence, 60.0, threshold)
+    false_accepts, minutes, all_scores = {}, {}, []
+    for name, clips in test.negatives.items():
+        audio = np.concatenate(clips)
+        scores = model.score_audio(audio)
+        all_scores.append(scores)
+        false_accepts[name] = len(trigger_times(scores, threshold, p))
+        minutes[name] = len(audio) / SAMPLE_RATE_HZ / 60
+    hours = sum(minutes.values()) / 60
+    noisy_stream = frame_positives(test.positives, test.background, seed=7, snr_db=10.0)
+    noisy_scores = model.score_audio(noisy_stream.audio)
+    window_seconds = p.window_samples / SAMPLE_RATE_HZ
+    trade_off = []
+    for candidate in sorted({*THRESHOLDS.tolist(), threshold}):
+        times = trigger_times(noisy_scores, candidate, p)
+        frr = 1 - detected(times, noisy_stream.spans, window_seconds).mean()
+        fas = sum(len(trigger_times(s, candidate, p)) for s in all_scores)
+        trade_off.append((candidate, float(frr), fas / hours))
+    noisy = next(frr for t, frr, _ in trade_off if t == threshold)
+    return Measured(clean, noisy, false_accepts, minutes, trade_off)
+
+
+def train_and_load(registry: Registry, dataset_id: str, config: TrainConfig) -> ExportedModel:
+    result = train(registry, dataset_id, config, rir_dirs=[SHARED / "rir"])
+    return load_export(result.export_dir)
+
+
+def make_dataset(registry: Registry, dataset_id: str, n_positives: int) -> None:
+    """`n_positives` of the training "computer" clips + every training negative and noise."""
+    train_noise, _ = split_noise()
+    create_dataset(registry, DatasetCreate(id=dataset_id, phrase="computer"), "bench")
+    sets = [("positive", flacs("wake/computer")[:n_positives])]
+    sets += [("negative", flacs(folder)) for folder in TRAIN_NEGATIVES]
+    sets += [("noise", [p for p in train_noise if sf.info(str(p)).duration <= 30])]
+    for label, paths in sets:
+        for path in paths:
+            add_clip(registry, dataset_id, path.read_bytes(), ClipMetadata(label=label),
+                     path.name, "bench")  # fmt: skip
+
+
+def report_one(model: ExportedModel, measured: Measured, test: TestSet, seconds: float) -> None:
+    metadata, threshold = model.metadata, model.threshold
+    print(f"job {metadata['job_id']} ({metadata['backend']}): {seconds:.0f} s on "
+          f"{metadata['timings_seconds']}; threshold {threshold:.4f} chosen on the job's own "
+          f"validation split ({metadata['threshold_note']})\n")  # fmt: skip
+    n = len(test.positives)
+    print("| test set | clips / audio | measure | value |")
+    print("| --- | --- | --- | ---: |")
+    print(f"| held-out 'computer', clean (silence around) | {n} clips | FRR | "
+          f"{measured.frr_clean:.1%} |")  # fmt: skip
+    print(f"| held-out 'computer', noise at 10 dB SNR | {n} clips | FRR | "
+          f"{measured.frr_noisy:.1%} |")  # fmt: skip
+    for name, count in measured.false_accepts.items():
+        rate = count / (measured.minutes[name] / 60)
+        print(
+            f"| held-out {name} | {measured.minutes[name]:.1f} min | FA/h | {rate:.1f} ({count}) |"
+        )
+    total = sum(measured.false_accepts.values())
+    print(f"| all held-out negative audio | {sum(measured.minutes.values()):.1f} min | FA/h | "
+          f"{measured.fa_per_hour:.1f} ({total}) |")  # fmt: skip
+    print(f"\nframing: {FRAME_SECONDS:.0f} s of background before and after each positive\n")
+    print("| threshold | FRR, noise at 10 dB | FA/h, all held-out negatives |")
+    print("| ---: | ---: | ---: |")
+    for candidate, frr, fa_rate in measured.trade_off:
+        if candidate in (0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.9975, threshold):
+            print(f"| {candidate:.4f} | {frr:.1%} | {fa_rate:.1f} |")
+
+
+COMPARE_CONDITIONS = [  # (label, synth.use, real training positives)
+    ("real", "off", 25), ("real", "off", 50),
+    ("synthetic", "only", 50), ("real + synthetic", "auto", 25), ("real + synthetic", "auto", 50),
+]  # fmt: skip
+
+
+def compare(base: TrainConfig, registry: Registry, test: TestSet) -> None:
+    """Both backends under every data condition, on the same held-out test set."""
+    for n in sorted({n for *_, n in COMPARE_CONDITIONS}):
+        make_dataset(registry, f"computer-{n}", n)
+    rows = []
+    for backend in ("marblenet", "oww_head"):
+        for label, use, n in COMPARE_CONDITIONS:
+            overrides: dict[str, object] = {"backend": backend, "synth.use": use}
+            config = apply_overrides(base, overrides)
+            started = time.perf_counter()
+            model = train_and_load(registry, f"computer-{n}", config)
+            seconds = time.perf_counter() - started
+            measured = measure(model, test)
+            rows.append((backend, label, n, model.threshold, measured, seconds))
+            print(f"done: {backend} {label} {n} in {seconds:.0f} s", flush=True)
+    print("\nsynthetic only: the real positives are held out for the job's validation split.\n")
+    print("| backend | training data | real positives | job threshold | FRR clean | "
+          "FRR 10 dB | FA/h | best FRR 10 dB at <= 0.5 FA/h (threshold) | job time |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for backend, label, n, threshold, m, seconds in rows:
+        best = m.best_frr_within(0.5)
+        best_text = f"{best[1]:.1%} ({best[0]:.4f})" if best else "none"
+        shown_n = "0 (50 val)" if label == "synthetic" else str(n)
+        print(f"| {backend} | {label} | {shown_n} | {threshold:.4f} | {m.frr_clean:.1%} | "
+              f"{m.frr_noisy:.1%} | {m.fa_per_hour:.1f} | {best_text} | "
+              f"{seconds:.0f} s |")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--set", dest="options", action="append", default=[])
+    parser.add_argument("--positives", type=int, default=TRAIN_POSITIVES,
+                        help="real 'computer' clips to train on")  # fmt: skip
+    parser.add_argument("--compare", action="store_true",
+                        help="both backends; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
     config = apply_overrides(TrainConfig(), parse_set_options(args.options))
-    positives = flacs("wake/computer")
-    train_noise, test_noise = split_noise()
-
+    test = TestSet.load()
     with tempfile.TemporaryDirectory() as tmp:
         registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
-        create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "bench")
-        sets = [("positive", positives[:TRAIN_POSITIVES])]
-        sets += [("negative", flacs(folder)) for folder in TRAIN_NEGATIVES]
-        sets += [("noise", [p for p in train_noise if sf.info(str(p)).duration <= 30])]
-        for label, paths in sets:
-            for path in paths:
-                add_clip(registry, "computer", path.read_bytes(), ClipMetadata(label=label),
-                         path.name, "bench")  # fmt: skip
+        if args.compare:
+            compare(config, registry, test)
+            return
+        make_dataset(registry, "computer", args.positives)
         started = time.perf_counter()
-        result = train(registry, "computer", config, rir_dirs=[SHARED / "rir"])
-        job_seconds = time.perf_counter() - started
-        metadata = result.metadata
-        model = OnnxWakeModel(result.export_dir / "wake_model.onnx")
-
-    params = StreamingParams.from_metadata(metadata)
-    threshold = metadata["threshold"]
-    test_positives = [read(p) for p in positives[TRAIN_POSITIVES:]]
-    background = [read(p) for p in test_noise]
-    negative_sets = {folder: [read(p) for p in flacs(folder)] for folder in TEST_NEGATIVES}
-    negative_sets["noise (held-out half)"] = background
-    silence = [np.zeros(SAMPLE_RATE_HZ * 5, np.float32)]
-
-    clean = frr_at(model, params, test_positives, silence, 60.0, threshold)
-    noisy = frr_at(model, params, test_positives, background, 10.0, threshold)
-    false_accepts, minutes, all_scores = {}, {}, []
-    for name, clips in negative_sets.items():
-        audio = np.concatenate(clips)
-        scores = score_stream(model.score_windows, params, audio)
-        all_scores.append(scores)
-        false_accepts[name] = len(trigger_times(scores, threshold, params))
-        minutes[name] = len(audio) / SAMPLE_RATE_HZ / 60
-    total_fa, total_minutes = sum(false_accepts.values()), sum(minutes.values())
-    # The model's own trade-off on the test set, whatever threshold the job picked.
-    noisy_stream = frame_positives(test_positives, background, seed=7, snr_db=10.0)
-    noisy_scores = score_stream(model.score_windows, params, noisy_stream.audio)
-    trade_off = []
-    for candidate in (0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.9975):
-        times = trigger_times(noisy_scores, candidate, params)
-        frr = 1 - detected(times, noisy_stream.spans, params.window_samples / SAMPLE_RATE_HZ).mean()
-        fas = sum(len(trigger_times(s, candidate, params)) for s in all_scores)
-        trade_off.append((candidate, frr, fas / (total_minutes / 60)))
-
-    print(f"job {metadata['job_id']}: {job_seconds:.0f} s on {metadata['timings_seconds']}; "
-          f"threshold {threshold:.3f} chosen on the job's own validation split "
-          f"({metadata['threshold_note']})\n")  # fmt: skip
-    print("| test set | clips / audio | measure | value |")
-    print("| --- | --- | --- | ---: |")
-    print(f"| held-out 'computer', clean (silence around) | {len(test_positives)} clips | FRR | "
-          f"{clean:.1%} |")  # fmt: skip
-    print(f"| held-out 'computer', noise at 10 dB SNR | {len(test_positives)} clips | FRR | "
-          f"{noisy:.1%} |")  # fmt: skip
-    for name in negative_sets:
-        rate = false_accepts[name] / (minutes[name] / 60)
-        print(f"| held-out {name} | {minutes[name]:.1f} min | FA/h | "
-              f"{rate:.1f} ({false_accepts[name]}) |")  # fmt: skip
-    print(f"| all held-out negative audio | {total_minutes:.1f} min | FA/h | "
-          f"{total_fa / (total_minutes / 60):.1f} ({total_fa}) |")  # fmt: skip
-    print(f"\nframing: {FRAME_SECONDS:.0f} s of background before and after each positive\n")
-    print("| threshold | FRR, noise at 10 dB | FA/h, all held-out negatives |")
-    print("| ---: | ---: | ---: |")
-    for candidate, frr, fa_rate in trade_off:
-        print(f"| {candidate} | {frr:.1%} | {fa_rate:.1f} |")
+        model = train_and_load(registry, "computer", config)
+        seconds = time.perf_counter() - started
+    report_one(model, measure(model, test), test, seconds)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ TINY = {
     "negatives_per_positive": 1.0,
     "model.channels": 16,
     "model.mel_bands": 32,
+    "synth.use": "off",
 }
 METADATA_KEYS = {
     "model_id", "backend", "phrase", "sample_rate", "window_seconds", "hop_seconds", "threshold",

@@ -48,6 +48,20 @@ class StreamingParams:
         return round(self.refractory_seconds / self.hop_seconds)
 
 
+class Smoother:
+    """Moving average over the last `n` raw scores, carried across calls."""
+
+    def __init__(self, n: int) -> None:
+        self._recent: deque[float] = deque(maxlen=n)
+
+    def update(self, raw: np.ndarray) -> np.ndarray:
+        smoothed = np.empty(len(raw), np.float32)
+        for i, score in enumerate(raw):
+            self._recent.append(float(score))
+            smoothed[i] = sum(self._recent) / len(self._recent)
+        return smoothed
+
+
 class StreamingScorer:
     """Chunks in, one smoothed score per hop out; windows of a chunk are scored as one batch."""
 
@@ -59,7 +73,7 @@ class StreamingScorer:
     def reset(self) -> None:
         # Start from silence, as the detector does when the microphone opens.
         self._buffer = np.zeros(self.params.window_samples - self.params.hop_samples, np.float32)
-        self._recent: deque[float] = deque(maxlen=self.params.smoothing_windows)
+        self._smoother = Smoother(self.params.smoothing_windows)
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Smoothed scores for every hop completed by `chunk`, (n_hops,)."""
@@ -73,12 +87,8 @@ class StreamingScorer:
             :: p.hop_samples
         ][:n_hops]  # (n_hops, window_samples)
         raw = self._score_windows(np.ascontiguousarray(windows))
-        smoothed = np.empty(n_hops, np.float32)
-        for i, score in enumerate(raw):
-            self._recent.append(float(score))
-            smoothed[i] = sum(self._recent) / len(self._recent)
         self._buffer = audio[n_hops * p.hop_samples :]
-        return smoothed
+        return self._smoother.update(raw)
 
 
 class Trigger:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from waketrain.store.errors import InvalidInput, describe_validation_errors
+from waketrain.synth.generate import SynthConfig
 
 
 class AugmentConfig(BaseModel):
@@ -50,11 +51,34 @@ class ModelConfig(BaseModel):
     mel_bands: int = Field(default=64, ge=16, le=128)
 
 
+class HeadConfig(BaseModel):
+    """The oww_head backend: a small head over openWakeWord's frozen speech embeddings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: int = Field(default=128, ge=8, le=1024, description="Width of the two hidden layers.")
+    dropout: float = Field(default=0.2, ge=0, le=0.9)
+    positive_variants: int = Field(
+        default=4, ge=1, le=50, description="Augmented copies of each real training positive."
+    )
+    negative_variants: int = Field(
+        default=2, ge=1, le=20, description="Augmented copies of each negative and noise clip."
+    )
+    hard_negative_weight: float = Field(
+        default=2.0, ge=0, le=20, description="Loss weight of confusable and partial phrases."
+    )
+
+
 class TrainConfig(BaseModel):
     """Everything that decides what a job trains; saved as jobs/<id>/config.json."""
 
     model_config = ConfigDict(extra="forbid")
 
+    backend: Literal["marblenet", "oww_head"] = Field(
+        default="marblenet",
+        description="marblenet: a small CNN on raw audio; oww_head: a head over openWakeWord "
+        "speech embeddings, in the format the TARS wake service loads.",
+    )
     window_seconds: float = Field(default=1.0, ge=0.5, le=2.0)
     hop_seconds: float = Field(default=0.1, ge=0.02, le=0.5)
     smoothing_windows: int = Field(default=3, ge=1, le=20, description="Scores averaged.")
@@ -83,6 +107,8 @@ class TrainConfig(BaseModel):
     amp: bool = Field(default=True, description="Mixed precision (CUDA only).")
     augment: AugmentConfig = AugmentConfig()
     model: ModelConfig = ModelConfig()
+    head: HeadConfig = HeadConfig()
+    synth: SynthConfig = SynthConfig()
 
     @model_validator(mode="after")
     def _hop_fits_window(self) -> TrainConfig:
@@ -114,7 +140,8 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, object]) -> TrainCon
         if leaf not in target:
             known = ", ".join(sorted(k for k in data if not isinstance(data[k], dict)))
             raise InvalidInput(
-                f"Unknown config key {key!r}. Known keys: {known}, augment.*, model.*."
+                f"Unknown config key {key!r}. Known keys: {known}, "
+                "augment.*, model.*, head.*, synth.*."
             )
         target[leaf] = value
     try:

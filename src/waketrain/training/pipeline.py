@@ -3,6 +3,7 @@ config, data, model, loop, evaluation, export."""
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import random
 import time
@@ -18,34 +19,37 @@ from torch import nn
 
 from waketrain import __version__
 from waketrain.audio.constants import SAMPLE_RATE_HZ
-from waketrain.runtime.onnx_model import OnnxWakeModel
-from waketrain.runtime.streaming import StreamingParams
+from waketrain.runtime.speech_embedding import SpeechEmbedder
 from waketrain.store.artifacts import record_artifact
-from waketrain.store.errors import InvalidInput, NotFound, WaketrainError
+from waketrain.store.errors import InvalidInput
 from waketrain.store.files import atomic_write_json
 from waketrain.store.models import utcnow
 from waketrain.store.registry import Registry
-from waketrain.training.augment import TrainingWindows, spec_augment
+from waketrain.synth.generate import SyntheticSet, synthesize
 from waketrain.training.config import TrainConfig
-from waketrain.training.data import PreparedData, prepare_data, read_folder_audio
+from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
 from waketrain.training.evaluate import EvaluationResult, evaluate_streaming, frame_positives
 from waketrain.training.export import (
     build_tensorrt_engine,
-    check_parity,
-    export_onnx,
     plot_confusion_matrix,
     plot_det_curve,
 )
-from waketrain.training.model import MarbleNet, parameter_count
+from waketrain.training.fitting import (
+    Exported,
+    Fitting,
+    JobCancelled,
+    recall_at_low_false_alarm,
+)
+from waketrain.training.head_data import EmbeddingCache, HeadExampleBuilder
+from waketrain.training.marblenet_backend import load_warm_start, marblenet_fitting
+from waketrain.training.model import MarbleNet
+from waketrain.training.oww_head_backend import build_head_data, head_fitting
+
+__all__ = ["JobCancelled", "ProgressUpdate", "TrainResult", "resolve_device", "train"]
 
 STAGES = ("data_prep", "training", "eval", "export")
 # Share of the whole job each stage takes, for one progress bar.
 STAGE_WEIGHTS = {"data_prep": 0.1, "training": 0.75, "eval": 0.1, "export": 0.05}
-VAL_HOP_SECONDS = 0.25
-
-
-class JobCancelled(WaketrainError):
-    """The operator cancelled the job; checked between batches."""
 
 
 @dataclass
@@ -104,61 +108,6 @@ def seed_everything(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def validation_windows(data: PreparedData, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out windows for choosing the checkpoint: centred positives, sliding negatives."""
-    windows, labels = [], []
-    hop = int(VAL_HOP_SECONDS * SAMPLE_RATE_HZ)
-    for example in data.val:
-        audio = example.samples
-        if example.label == "positive":
-            slot = np.zeros(window, np.float32)
-            clip = audio[:window]
-            start = (window - len(clip)) // 2
-            slot[start : start + len(clip)] = clip
-            windows.append(slot)
-            labels.append(1.0)
-        else:
-            padded = np.pad(audio, (0, max(0, window - len(audio))))
-            for start in range(0, len(padded) - window + 1, hop):
-                windows.append(padded[start : start + window])
-                labels.append(0.0)
-    return np.stack(windows).astype(np.float32), np.array(labels, np.float32)
-
-
-def recall_at_low_false_alarm(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Share of held-out positives scoring above every held-out negative window but 0.5 %.
-
-    The checkpoint is picked by what an operator feels (wakes caught while false wakes
-    stay rare), not by validation loss.
-    """
-    negatives = scores[labels < 0.5]
-    threshold = float(np.quantile(negatives, 0.995)) if len(negatives) else 0.5
-    return float(np.mean(scores[labels > 0.5] > threshold))
-
-
-def score_in_batches(model: nn.Module, windows: np.ndarray, device: torch.device) -> np.ndarray:
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(windows), 512):
-            batch = torch.from_numpy(windows[start : start + 512]).to(device)
-            out.append(model(batch).float().cpu().numpy())
-    return np.concatenate(out)
-
-
-def load_warm_start(registry: Registry, job_id: str, model: MarbleNet, config: TrainConfig) -> None:
-    path = registry.layout.jobs / job_id / "checkpoints" / "best.pt"
-    if not path.exists():
-        raise NotFound(f"No checkpoint for job {job_id!r} ({path}); pick a finished job.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if checkpoint["config"]["model"] != config.model.model_dump():
-        raise InvalidInput(
-            f"Job {job_id} trained a different model shape ({checkpoint['config']['model']}); "
-            "warm start needs the same model settings."
-        )
-    model.load_state_dict(checkpoint["model"])
-
-
 def _versions() -> dict[str, str]:
     import onnxruntime
 
@@ -197,120 +146,68 @@ def train(
     started = time.perf_counter()
 
     # --- data -----------------------------------------------------------------------------
-    log.report("data_prep", 0.0, f"preparing dataset {dataset_id}")
+    log.report("data_prep", 0.0, f"preparing dataset {dataset_id} ({config.backend})")
     data = prepare_data(registry, dataset_id, config, noise_dirs, rir_dirs)
     eval_negatives = [e.samples for e in data.val if e.label != "positive"]
     for folder in eval_negative_dirs:
         eval_negatives += read_folder_audio(folder)
     for skipped in data.skipped:
         log.line(f"skipped clip {skipped.clip_id}: {skipped.reason}")
+    synthetic = None
+    if config.synth.use != "off":
+        synthetic = synthesize(data.phrase, config.synth, registry.layout.scratch, config.seed)
+        log.line(synthetic.report.summary())
     split = {
         f"{split}_{label}": data.count(split, label)
         for split in ("train", "val")
         for label in ("positive", "negative", "noise")
     }
-    log.report("data_prep", 1.0, f"split {split}; skipped {len(data.skipped)}", **split)
-    timings["data_prep"] = time.perf_counter() - started
+    log.report("data_prep", 0.3, f"split {split}; skipped {len(data.skipped)}", **split)
 
     # --- model ----------------------------------------------------------------------------
     device = resolve_device(config.device)
-    use_amp = config.amp and device.type == "cuda"
     gen = seed_everything(config.seed, device)
-    model = MarbleNet(config.model)
-    if init_from:
-        load_warm_start(registry, init_from, model, config)
-    model.to(device)
-    windows = TrainingWindows(data, config, device)
-    window_samples = windows.window
-    val_windows, val_labels = validation_windows(data, window_samples)
-    steps_per_epoch = -(-windows.per_epoch // config.batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    positive_weight = config.positive_weight or windows.balanced_positive_weight
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(positive_weight, device=device))
-    log.line(
-        f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
-        f"{steps_per_epoch} steps per epoch, positive class weight {positive_weight:.2f}"
-    )
+
+    def check_cancel(epoch: int) -> None:
+        if should_cancel():
+            raise JobCancelled(f"Job {job_id} was cancelled during epoch {epoch + 1}.")
+
+    if config.backend == "oww_head":
+        fitting = _oww_head_fitting(
+            registry, data, synthetic, config, device, gen, log, check_cancel
+        )
+    else:
+        if synthetic is not None:
+            data = _with_synthetic(data, synthetic, config.synth.use)
+
+        def warm_start(model: MarbleNet) -> None:
+            if init_from:
+                load_warm_start(registry, init_from, model, config)
+
+        fitting = marblenet_fitting(data, config, device, gen, check_cancel, warm_start)
+    log.report("data_prep", 1.0, "training data ready")
+    timings["data_prep"] = time.perf_counter() - started
+    log.line(fitting.summary)
 
     # --- loop -----------------------------------------------------------------------------
     phase_start = time.perf_counter()
-    best: tuple[float, float, int] | None = None  # (recall, -val_loss, epoch)
-    windows_seen = 0
-    for epoch in range(config.epochs):
-        model.train()
-        total_loss = 0.0
-        for audio, labels in windows.epoch(gen):
-            if should_cancel():
-                raise JobCancelled(f"Job {job_id} was cancelled during epoch {epoch + 1}.")
-            with torch.autocast(device.type, enabled=use_amp):
-                with torch.autocast(device.type, enabled=False):
-                    features = spec_augment(model.features(audio), config.augment, gen)
-                loss = loss_fn(model.classify(features).float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            total_loss += float(loss.detach()) * len(labels)
-            windows_seen += len(labels)
-        val_scores = score_in_batches(model, val_windows, device)
-        val_loss = float(
-            nn.functional.binary_cross_entropy(
-                torch.from_numpy(val_scores).clamp(1e-6, 1 - 1e-6), torch.from_numpy(val_labels)
-            )
-        )
-        recall = recall_at_low_false_alarm(val_scores, val_labels)
-        if best is None or (recall, -val_loss) > best[:2]:
-            best = (recall, -val_loss, epoch)
-            torch.save(
-                {"model": model.state_dict(), "config": config.model_dump(mode="json"),
-                 "epoch": epoch, "job_id": job_id},
-                checkpoints / "best.pt",
-            )  # fmt: skip
-        elapsed = time.perf_counter() - phase_start
-        eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
-        log.report(
-            "training",
-            (epoch + 1) / config.epochs,
-            f"epoch {epoch + 1}/{config.epochs} loss {total_loss / max(windows_seen, 1):.4f} "
-            f"val_loss {val_loss:.4f} val_recall {recall:.3f} eta {eta:.0f}s",
-            epoch=epoch + 1,
-            train_loss=total_loss,
-            val_loss=val_loss,
-            val_recall=recall,
-            eta_seconds=eta,
-        )
-        windows_seen = 0
+    best_epoch = _train_epochs(fitting, config, job_id, checkpoints / "best.pt", log)
     timings["training"] = time.perf_counter() - phase_start
-    assert best is not None
     checkpoint = torch.load(checkpoints / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(checkpoint["model"])
+    fitting.model.load_state_dict(checkpoint["model"])
 
     # --- evaluation: the exported model, streamed as on the board ---------------------------
     phase_start = time.perf_counter()
     log.report(
-        "eval", 0.0, f"exporting ONNX (best epoch {best[2] + 1}) and streaming held-out audio"
+        "eval", 0.0, f"exporting ONNX (best epoch {best_epoch + 1}) and streaming held-out audio"
     )
     onnx_path = export_dir / "wake_model.onnx"
-    export_onnx(model, onnx_path, window_samples)
-    params = StreamingParams(
-        sample_rate=SAMPLE_RATE_HZ,
-        window_samples=window_samples,
-        hop_samples=round(config.hop_seconds * SAMPLE_RATE_HZ),
-        smoothing_windows=config.smoothing_windows,
-        refractory_seconds=config.refractory_seconds,
-    )
+    exported = fitting.export(onnx_path)
     val_positives = [e.samples for e in data.val if e.label == "positive"]
     val_background = [e.samples for e in data.val if e.label == "noise"] or eval_negatives
     evaluation = evaluate_streaming(
-        OnnxWakeModel(onnx_path).score_windows,
-        params,
+        exported.score_audio,
+        exported.params,
         frame_positives(val_positives, val_background, config.seed),
         eval_negatives,
         config.target_fa_per_hour,
@@ -327,20 +224,28 @@ def train(
 
     # --- export ---------------------------------------------------------------------------
     phase_start = time.perf_counter()
-    parity = check_parity(model, onnx_path, val_windows[:64])
     torch.save(checkpoint, export_dir / "checkpoint.pt")
-    tensorrt = build_tensorrt_engine(onnx_path, export_dir / "wake_model.trt")
+    if config.backend == "marblenet":
+        tensorrt = build_tensorrt_engine(onnx_path, export_dir / "wake_model.trt")
+    else:
+        tensorrt = "not built: an oww_head model runs under openWakeWord's onnxruntime"
     plot_det_curve(evaluation, export_dir / "det_curve.png")
     plot_confusion_matrix(evaluation, export_dir / "confusion_matrix.png")
     timings["export"] = time.perf_counter() - phase_start
     timings["total"] = time.perf_counter() - started
     metadata = build_metadata(
-        job_id, dataset_id, data, config, params, evaluation, parity, tensorrt, best[2], timings
+        job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
     metadata["metrics"]["windows_per_second"] = round(
-        windows.per_epoch * config.epochs
-        / max(timings["training"], 1e-9), 1
-    )  # fmt: skip
+        fitting.windows_per_epoch * config.epochs / max(timings["training"], 1e-9), 1
+    )
+    if synthetic is not None:
+        metadata["data"]["synthetic"] = {
+            "use": config.synth.use,
+            "generated": synthetic.report.generated,
+            "dropped": len(synthetic.report.dropped),
+            "weight": config.synth.weight,
+        }
     atomic_write_json(export_dir / "metadata.json", metadata)
     record_artifact(
         registry,
@@ -349,6 +254,7 @@ def train(
             "dataset_id": dataset_id,
             "dataset_sha256": data.dataset_sha256,
             "model_id": metadata["model_id"],
+            "backend": config.backend,
             "export_dir": str(export_dir.relative_to(registry.layout.root)),
             "config": metadata["config"],
             "metrics": metadata["metrics"],
@@ -359,27 +265,100 @@ def train(
     return TrainResult(job_id, job_dir, export_dir, metadata, timings)
 
 
+def _with_synthetic(data: PreparedData, synthetic: SyntheticSet, use: str) -> PreparedData:
+    """MarbleNet trains on synthetic clips as more training examples of their label."""
+    keep = [e for e in data.train if not (use == "only" and e.label == "positive")]
+    extra = [
+        Example(f"synthetic-{i}", clip.label, "synthetic", clip.samples)
+        for i, clip in enumerate(synthetic.clips)
+    ]
+    return dataclasses.replace(data, train=keep + extra)
+
+
+def _oww_head_fitting(
+    registry: Registry,
+    data: PreparedData,
+    synthetic: SyntheticSet | None,
+    config: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    log: JobLog,
+    check_cancel: Callable[[int], None],
+) -> Fitting:
+    embedder = SpeechEmbedder()
+    cache = EmbeddingCache(registry.layout.scratch / "embeddings", embedder)
+    builder = HeadExampleBuilder(cache, data.background, data.rirs, config.augment, config.seed)
+    head_data = build_head_data(
+        data,
+        synthetic,
+        config,
+        builder,
+        lambda f: log.report("data_prep", 0.3 + 0.7 * f, "embedding augmented clips"),
+    )
+    log.line(f"speech embeddings: {cache.hits} from cache, {cache.misses} computed")
+    return head_fitting(head_data, config, device, gen, check_cancel, embedder)
+
+
+def _train_epochs(
+    fitting: Fitting, config: TrainConfig, job_id: str, checkpoint_path: Path, log: JobLog
+) -> int:
+    """Run the backend's epochs; keep the one with the best recall at few false alarms."""
+    phase_start = time.perf_counter()
+    best: tuple[float, float] | None = None  # (recall, -val_loss)
+    best_epoch = 0
+    for epoch, train_loss in enumerate(fitting.epochs):
+        val_scores = fitting.score_val()
+        val_loss = float(
+            nn.functional.binary_cross_entropy(
+                torch.from_numpy(val_scores).clamp(1e-6, 1 - 1e-6),
+                torch.from_numpy(fitting.val_labels),
+            )
+        )
+        recall = recall_at_low_false_alarm(val_scores, fitting.val_labels)
+        if best is None or (recall, -val_loss) > best:
+            best, best_epoch = (recall, -val_loss), epoch
+            torch.save(
+                {"model": fitting.model.state_dict(), "config": config.model_dump(mode="json"),
+                 "epoch": epoch, "job_id": job_id},
+                checkpoint_path,
+            )  # fmt: skip
+        elapsed = time.perf_counter() - phase_start
+        eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
+        log.report(
+            "training",
+            (epoch + 1) / config.epochs,
+            f"epoch {epoch + 1}/{config.epochs} loss {train_loss:.4f} "
+            f"val_loss {val_loss:.4f} val_recall {recall:.3f} eta {eta:.0f}s",
+            epoch=epoch + 1,
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_recall=recall,
+            eta_seconds=eta,
+        )
+    return best_epoch
+
+
 def build_metadata(
     job_id: str,
     dataset_id: str,
     data: PreparedData,
     config: TrainConfig,
-    params: StreamingParams,
+    exported: Exported,
     evaluation: EvaluationResult,
-    parity: float,
     tensorrt: str,
     best_epoch: int,
     timings: dict[str, float],
 ) -> dict[str, Any]:
     """The contract the detector, deploy and people read: everything needed to run and judge."""
+    params = exported.params
     return {
         "model_id": f"{dataset_id}-{job_id[:8]}",
         "job_id": job_id,
-        "backend": "marblenet",
+        "backend": config.backend,
         "phrase": data.phrase,
         "dataset_id": dataset_id,
         "sample_rate": SAMPLE_RATE_HZ,
-        "window_seconds": config.window_seconds,
+        "window_seconds": params.window_samples / params.sample_rate,
         "hop_seconds": params.hop_seconds,
         "threshold": evaluation.threshold,
         "smoothing_windows": config.smoothing_windows,
@@ -387,8 +366,7 @@ def build_metadata(
         "target_fa_per_hour": config.target_fa_per_hour,
         "target_met": evaluation.target_met,
         "threshold_note": evaluation.note,
-        "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
-        "output": {"name": "probability", "dtype": "float32", "shape": ["batch"]},
+        **exported.io,
         "metrics": {
             "frr": evaluation.frr,
             "fa_per_hour": evaluation.fa_per_hour,
@@ -398,7 +376,7 @@ def build_metadata(
             "positives_evaluated": evaluation.positives,
             "negative_clips_evaluated": evaluation.negative_clips,
             "negative_hours": evaluation.negative_hours,
-            "onnx_parity_max_abs_diff": parity,
+            "onnx_parity_max_abs_diff": exported.parity,
             "best_epoch": best_epoch + 1,
             "det_curve": [
                 {"threshold": p.threshold, "frr": p.frr, "fa_per_hour": p.fa_per_hour}

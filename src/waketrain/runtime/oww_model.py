@@ -1,0 +1,62 @@
+"""An exported openWakeWord head (`[1, 16, 96]` embeddings -> `[1, 1]`) run over audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from waketrain.runtime.onnx_model import inference_session
+from waketrain.runtime.speech_embedding import (
+    EMBEDDING_DIM,
+    EMBEDDING_HOP_SAMPLES,
+    HEAD_EMBEDDINGS,
+    HEAD_WINDOW_SAMPLES,
+    SpeechEmbedder,
+)
+from waketrain.runtime.streaming import Smoother, StreamingParams
+
+
+def head_params(
+    sample_rate: int, smoothing_windows: int, refractory_seconds: float
+) -> StreamingParams:
+    """Streaming geometry of every head: a 1.99 s window every 80 ms."""
+    return StreamingParams(
+        sample_rate=sample_rate,
+        window_samples=HEAD_WINDOW_SAMPLES,
+        hop_samples=EMBEDDING_HOP_SAMPLES,
+        smoothing_windows=smoothing_windows,
+        refractory_seconds=refractory_seconds,
+    )
+
+
+def embedding_windows(embeddings: np.ndarray) -> np.ndarray:
+    """(n, 96) consecutive embeddings -> (n - 15, 16, 96) head inputs, one per hop."""
+    if len(embeddings) < HEAD_EMBEDDINGS:
+        return np.zeros((0, HEAD_EMBEDDINGS, EMBEDDING_DIM), np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(embeddings, HEAD_EMBEDDINGS, axis=0)
+    return np.ascontiguousarray(view.transpose(0, 2, 1))
+
+
+class OwwHeadModel:
+    """The head as TARS runs it: one `[1, 16, 96]` window per call, every 80 ms."""
+
+    def __init__(self, path: Path, embedder: SpeechEmbedder | None = None) -> None:
+        self._session = inference_session(path)
+        self._input = self._session.get_inputs()[0].name
+        self._embedder = embedder
+
+    def score_embeddings(self, windows: np.ndarray) -> np.ndarray:
+        """(n, 16, 96) -> (n,) wake probability."""
+        out = [
+            float(self._session.run(None, {self._input: windows[i : i + 1]})[0].reshape(-1)[0])
+            for i in range(len(windows))
+        ]
+        return np.array(out, np.float32)
+
+    def score_stream(self, audio: np.ndarray, params: StreamingParams) -> np.ndarray:
+        """Smoothed score per 80 ms hop of a recording that starts from silence."""
+        if self._embedder is None:
+            self._embedder = SpeechEmbedder()
+        raw = self.score_embeddings(embedding_windows(self._embedder.embed_stream(audio)))
+        return Smoother(params.smoothing_windows).update(raw)

@@ -1,0 +1,146 @@
+"""The marblenet backend: a small CNN on raw audio, windows augmented on the training device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.onnx_model import OnnxWakeModel
+from waketrain.runtime.streaming import StreamingParams, score_stream
+from waketrain.store.errors import InvalidInput, NotFound
+from waketrain.store.registry import Registry
+from waketrain.training.augment import TrainingWindows, spec_augment
+from waketrain.training.config import TrainConfig
+from waketrain.training.data import Example, PreparedData
+from waketrain.training.export import check_parity, export_onnx
+from waketrain.training.fitting import Exported, Fitting
+from waketrain.training.model import MarbleNet, parameter_count
+
+VAL_HOP_SECONDS = 0.25
+
+
+def validation_windows(val: list[Example], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out windows for choosing the checkpoint: centred positives, sliding negatives."""
+    windows, labels = [], []
+    hop = int(VAL_HOP_SECONDS * SAMPLE_RATE_HZ)
+    for example in val:
+        audio = example.samples
+        if example.label == "positive":
+            slot = np.zeros(window, np.float32)
+            clip = audio[:window]
+            start = (window - len(clip)) // 2
+            slot[start : start + len(clip)] = clip
+            windows.append(slot)
+            labels.append(1.0)
+        else:
+            padded = np.pad(audio, (0, max(0, window - len(audio))))
+            for start in range(0, len(padded) - window + 1, hop):
+                windows.append(padded[start : start + window])
+                labels.append(0.0)
+    return np.stack(windows).astype(np.float32), np.array(labels, np.float32)
+
+
+def score_in_batches(model: nn.Module, windows: np.ndarray, device: torch.device) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(windows), 512):
+            batch = torch.from_numpy(windows[start : start + 512]).to(device)
+            out.append(model(batch).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def load_warm_start(registry: Registry, job_id: str, model: MarbleNet, config: TrainConfig) -> None:
+    path = registry.layout.jobs / job_id / "checkpoints" / "best.pt"
+    if not path.exists():
+        raise NotFound(f"No checkpoint for job {job_id!r} ({path}); pick a finished job.")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if checkpoint["config"].get("backend", "marblenet") != "marblenet":
+        raise InvalidInput(f"Job {job_id} trained an oww_head model; warm start needs marblenet.")
+    if checkpoint["config"]["model"] != config.model.model_dump():
+        raise InvalidInput(
+            f"Job {job_id} trained a different model shape ({checkpoint['config']['model']}); "
+            "warm start needs the same model settings."
+        )
+    model.load_state_dict(checkpoint["model"])
+
+
+def marblenet_fitting(
+    data: PreparedData,
+    config: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    check_cancel: Callable[[int], None],
+    warm_start: Callable[[MarbleNet], None],
+) -> Fitting:
+    use_amp = config.amp and device.type == "cuda"
+    model = MarbleNet(config.model)
+    warm_start(model)
+    model.to(device)
+    windows = TrainingWindows(data, config, device)
+    val_windows, val_labels = validation_windows(data.val, windows.window)
+    steps_per_epoch = -(-windows.per_epoch // config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    positive_weight = config.positive_weight or windows.balanced_positive_weight
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(positive_weight, device=device))
+
+    def epochs() -> Iterator[float]:
+        for epoch in range(config.epochs):
+            model.train()
+            total, seen = 0.0, 0
+            for audio, labels in windows.epoch(gen):
+                check_cancel(epoch)
+                with torch.autocast(device.type, enabled=use_amp):
+                    with torch.autocast(device.type, enabled=False):
+                        features = spec_augment(model.features(audio), config.augment, gen)
+                    loss = loss_fn(model.classify(features).float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                total += float(loss.detach()) * len(labels)
+                seen += len(labels)
+            yield total / max(seen, 1)
+
+    def export(onnx_path: Path) -> Exported:
+        export_onnx(model, onnx_path, windows.window)
+        params = StreamingParams(
+            sample_rate=SAMPLE_RATE_HZ,
+            window_samples=windows.window,
+            hop_samples=round(config.hop_seconds * SAMPLE_RATE_HZ),
+            smoothing_windows=config.smoothing_windows,
+            refractory_seconds=config.refractory_seconds,
+        )
+        return Exported(
+            params=params,
+            score_audio=partial(score_stream, OnnxWakeModel(onnx_path).score_windows, params),
+            parity=check_parity(model, onnx_path, val_windows[:64]),
+            io={
+                "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
+                "output": {"name": "probability", "dtype": "float32", "shape": ["batch"]},
+            },
+        )
+
+    return Fitting(
+        model=model,
+        epochs=epochs(),
+        score_val=lambda: score_in_batches(model, val_windows, device),
+        val_labels=val_labels,
+        windows_per_epoch=windows.per_epoch,
+        summary=f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
+        f"{steps_per_epoch} steps per epoch, positive class weight {positive_weight:.2f}",
+        export=export,
+    )

@@ -1,0 +1,224 @@
+"""The oww_head backend: a small head over openWakeWord's frozen speech embeddings.
+
+The exported `wake_model.onnx` takes `[1, 16, 96]` embeddings and returns `[1, 1]`, the
+openWakeWord model format that the TARS wake service loads as it is.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.oww_model import OwwHeadModel, head_params
+from waketrain.runtime.speech_embedding import EMBEDDING_DIM, HEAD_EMBEDDINGS, SpeechEmbedder
+from waketrain.store.errors import InvalidInput
+from waketrain.synth.generate import SyntheticSet
+from waketrain.training.config import HeadConfig, TrainConfig
+from waketrain.training.data import PreparedData
+from waketrain.training.export import ONNX_OPSET, PARITY_TOLERANCE, ExportFailed
+from waketrain.training.fitting import Exported, Fitting
+from waketrain.training.head_data import HeadExampleBuilder, HeadExamples
+from waketrain.training.model import parameter_count
+
+
+class OwwHead(nn.Module):
+    """openWakeWord's DNN head: flatten, two LayerNorm'd hidden layers, one logit."""
+
+    def __init__(self, config: HeadConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),  # (B, 16, 96) -> (B, 1536)
+            nn.Linear(HEAD_EMBEDDINGS * EMBEDDING_DIM, config.hidden),
+            nn.LayerNorm(config.hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.hidden),
+            nn.LayerNorm(config.hidden),
+            nn.ReLU(),
+            nn.Linear(config.hidden, 1),
+        )
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)  # (B,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))  # (B, 1): openWakeWord reads [0][0]
+
+
+@dataclass
+class HeadData:
+    train: HeadExamples
+    val: HeadExamples
+    counts: dict[str, int]
+
+
+def build_head_data(
+    data: PreparedData,
+    synthetic: SyntheticSet | None,
+    config: TrainConfig,
+    builder: HeadExampleBuilder,
+    progress: Callable[[float], None],
+) -> HeadData:
+    """Embedded, augmented windows of every clip: real, synthetic, and the held-out split."""
+    h, synth = config.head, config.synth
+    train, val = HeadExamples(), HeadExamples()
+    counts = {"real_positive": 0, "synthetic_positive": 0, "fragment": 0, "confusable": 0,
+              "negative": 0}  # fmt: skip
+    real_positives = [] if synth.use == "only" else [
+        e.samples for e in data.train if e.label == "positive"
+    ]  # fmt: skip
+    synthetic_clips = synthetic.clips if synthetic else []
+    # (kind, source, clip, variant); synthetic examples weigh synth.weight, real ones 1
+    jobs: list[tuple[str, str, np.ndarray, int]] = [
+        ("positive", "real", clip, v) for clip in real_positives for v in range(h.positive_variants)
+    ]
+    jobs += [("positive" if c.kind == "positive" else c.kind, "synthetic", c.samples, 0)
+             for c in synthetic_clips]  # fmt: skip
+    jobs += [
+        (e.label, "real", e.samples, v)
+        for e in data.train
+        if e.label != "positive"
+        for v in range(h.negative_variants)
+    ]
+    for i, (kind, source, clip, variant) in enumerate(jobs):
+        weight = 1.0 if source == "real" else synth.weight
+        if kind == "positive":
+            windows, labels = builder.phrase(clip, variant)
+            hard = labels < 0.5
+            train.add(windows, labels, np.where(hard, weight * h.hard_negative_weight, weight))
+            counts[f"{source}_positive"] += int((~hard).sum())
+            counts["fragment"] += int(hard.sum())
+        elif kind == "confusable":
+            windows, _ = builder.phrase(clip, variant)
+            train.add(windows, 0.0, weight * h.hard_negative_weight)
+            counts["confusable"] += len(windows)
+        else:  # negative, noise, synthetic everyday speech
+            windows = builder.background_windows(clip, variant, is_noise=kind == "noise")
+            train.add(windows, 0.0, weight)
+            counts["negative"] += len(windows)
+        if i % 50 == 0:
+            progress(i / (len(jobs) + len(data.val)))
+    for e in data.val:
+        if e.label == "positive":
+            windows, labels = builder.phrase(e.samples, 0)
+            val.add(windows[labels > 0.5], 1.0, 1.0)
+        else:
+            val.add(builder.background_windows(e.samples, 0, e.label == "noise"), 0.0, 1.0)
+    progress(1.0)
+    return HeadData(train, val, counts)
+
+
+def export_head_onnx(model: OwwHead, path: Path) -> None:
+    """`[1, 16, 96]` float32 embeddings -> `[1, 1]` probability: openWakeWord's model format."""
+    model = model.cpu().eval()
+    tmp = path.with_suffix(".onnx.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, HEAD_EMBEDDINGS, EMBEDDING_DIM),),
+            str(tmp),
+            input_names=["embeddings"],
+            output_names=["probability"],
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    tmp.replace(path)
+
+
+def check_head_parity(model: OwwHead, onnx_path: Path, windows: np.ndarray) -> float:
+    """Largest difference between ONNX Runtime and PyTorch on real windows; raises if too big."""
+    model = model.cpu().eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(windows)).numpy().reshape(-1)
+    actual = OwwHeadModel(onnx_path).score_embeddings(windows)
+    worst = float(np.max(np.abs(expected - actual))) if len(windows) else 0.0
+    if worst > PARITY_TOLERANCE:
+        raise ExportFailed(
+            f"ONNX Runtime and PyTorch disagree by up to {worst:.4f} (tolerance "
+            f"{PARITY_TOLERANCE}); the export is not trustworthy."
+        )
+    return worst
+
+
+def head_fitting(
+    head_data: HeadData,
+    config: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    check_cancel: Callable[[int], None],
+    embedder: SpeechEmbedder,
+) -> Fitting:
+    x, y, w = (torch.from_numpy(a).to(device) for a in head_data.train.arrays())
+    val_x, val_y, _ = head_data.val.arrays()
+    if not (y > 0.5).any():
+        raise InvalidInput("No positive training windows: add positive clips or synthetic data.")
+    model = OwwHead(config.head).to(device)
+    steps_per_epoch = -(-len(y) // config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
+    positives = y > 0.5
+    balanced = float(w[~positives].sum() / w[positives].sum())
+    positive_weight = config.positive_weight or balanced
+    w = torch.where(positives, w * positive_weight, w)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+
+    def epochs() -> Iterator[float]:
+        for epoch in range(config.epochs):
+            model.train()
+            total = 0.0
+            order = torch.randperm(len(y), generator=gen, device=device)
+            for start in range(0, len(order), config.batch_size):
+                check_cancel(epoch)
+                batch = order[start : start + config.batch_size]
+                loss = (loss_fn(model.logits(x[batch]), y[batch]) * w[batch]).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += float(loss.detach()) * len(batch)
+            yield total / len(y)
+
+    def score_val() -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            return torch.sigmoid(model.logits(torch.from_numpy(val_x).to(device))).cpu().numpy()
+
+    def export(onnx_path: Path) -> Exported:
+        export_head_onnx(model, onnx_path)
+        params = head_params(SAMPLE_RATE_HZ, config.smoothing_windows, config.refractory_seconds)
+        head = OwwHeadModel(onnx_path, embedder)
+        return Exported(
+            params=params,
+            score_audio=partial(head.score_stream, params=params),
+            parity=check_head_parity(model, onnx_path, val_x[:64]),
+            io={
+                "input": {"name": "embeddings", "dtype": "float32", "shape": [1, 16, 96]},
+                "output": {"name": "probability", "dtype": "float32", "shape": [1, 1]},
+                "features": "openWakeWord melspectrogram + embedding_model (pyopen-wakeword "
+                "tflite, same as openWakeWord's ONNX), 16 kHz, one embedding per 80 ms",
+            },
+        )
+
+    return Fitting(
+        model=model,
+        epochs=epochs(),
+        score_val=score_val,
+        val_labels=val_y,
+        windows_per_epoch=len(y),
+        summary=f"device {device}, {parameter_count(model)} parameters, {steps_per_epoch} steps "
+        f"per epoch, positive class weight {positive_weight:.2f}, windows {head_data.counts}",
+        export=export,
+    )
