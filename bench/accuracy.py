@@ -200,7 +200,11 @@ def compare(base: TrainConfig, registry: Registry, test: TestSet) -> None:
     rows = []
     for backend in ("marblenet", "oww_head"):
         for label, use, n in COMPARE_CONDITIONS:
-            overrides: dict[str, object] = {"backend": backend, "synth.use": use}
+            overrides: dict[str, object] = {
+                "backend": backend,
+                "synth.use": use,
+                "min_positive_clips": min(n, base.min_positive_clips),
+            }
             config = apply_overrides(base, overrides)
             started = time.perf_counter()
             model = train_and_load(registry, f"computer-{n}", config)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+OWW_FEATURE_MODELS = SHARED_DATA.parent / "models" / "openwakeword"
 ADMIN_PASSWORD = "test-admin-password"
 
 

@@ -62,7 +62,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     updates: list[ProgressUpdate] = []
-    result = train(registry, "computer", tiny_config(), updates.append,
+    # MarbleNet with a little synthetic speech: extra positives and confusable negatives.
+    synthetic = {"synth.use": "auto", "synth.positives": 8, "synth.confusables": 8,
+                 "synth.speech": 4}  # fmt: skip
+    result = train(registry, "computer", tiny_config(**synthetic), updates.append,
                    rir_dirs=[shared("rir")])  # fmt: skip
 
     export = result.export_dir
@@ -77,6 +80,10 @@ def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
     assert "trtexec" in metadata["tensorrt"]
     assert metadata["config"]["epochs"] == 2 and metadata["config"]["model"]["channels"] == 16
+    assert metadata["data"]["synthetic"]["generated"] == {
+        "positive": 8, "confusable": 8, "speech": 4,
+    }  # fmt: skip
+    assert metadata["data"]["train"]["positive"] == 48 + 8  # real training split + synthetic
     saved = json.loads((result.job_dir / "config.json").read_text())
     assert saved == metadata["config"]
 

@@ -254,6 +254,49 @@ def train(
     )
 
 
+@app.command()
+def synth(
+    dataset: Annotated[str | None, typer.Option(help="Speak this dataset's wake phrase.")] = None,
+    phrase: Annotated[str | None, typer.Option(help="Or speak this phrase.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Synthesis setting key=value (e.g. positives=500)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same clips (and the cached ones).")] = 1234,
+    out: Annotated[
+        Path | None, typer.Option(help="Also copy the clips and manifest.json here.")
+    ] = None,
+) -> None:
+    """Generate (or reuse) synthetic positives and confusable negatives with espeak-ng."""
+    from pydantic import ValidationError
+
+    from waketrain.store.errors import InvalidInput, describe_validation_errors
+    from waketrain.store.health import dataset_summary
+    from waketrain.synth.generate import SynthConfig, copy_set, synthesize
+    from waketrain.training.config import parse_set_options
+
+    try:
+        registry = _open_registry()
+        if (dataset is None) == (phrase is None):
+            raise InvalidInput("Give either --dataset ID or --phrase TEXT.")
+        text = phrase if phrase is not None else dataset_summary(registry, str(dataset)).phrase
+        config = SynthConfig.model_validate(parse_set_options(set_ or []))
+        result = synthesize(text, config, registry.layout.scratch, seed)
+        if out is not None:
+            copy_set(result, out)
+    except ValidationError as exc:
+        problems = describe_validation_errors(exc.errors(), "synth")
+        raise _fail(InvalidInput(f"Invalid synthesis settings: {problems}.")) from None
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(result.report.summary())
+    for item in result.report.dropped:
+        typer.echo(f"dropped {item['text']!r}: {item['reason']}")
+    typer.echo(f"cache {result.report.folder}")
+    if out is not None:
+        typer.echo(f"copied to {out}")
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",

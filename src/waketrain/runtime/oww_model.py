@@ -8,8 +8,8 @@ import numpy as np
 
 from waketrain.runtime.onnx_model import inference_session
 from waketrain.runtime.speech_embedding import (
+    CHUNK_SAMPLES,
     EMBEDDING_DIM,
-    EMBEDDING_HOP_SAMPLES,
     HEAD_EMBEDDINGS,
     HEAD_WINDOW_SAMPLES,
     SpeechEmbedder,
@@ -24,7 +24,7 @@ def head_params(
     return StreamingParams(
         sample_rate=sample_rate,
         window_samples=HEAD_WINDOW_SAMPLES,
-        hop_samples=EMBEDDING_HOP_SAMPLES,
+        hop_samples=CHUNK_SAMPLES,
         smoothing_windows=smoothing_windows,
         refractory_seconds=refractory_seconds,
     )

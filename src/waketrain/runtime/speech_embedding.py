@@ -5,8 +5,11 @@ The melspectrogram and embedding models are the tflite files shipped inside the
 (x86_64 and aarch64), so nothing is downloaded. They compute the same features as the ONNX
 copies that openWakeWord itself loads (tests/test_oww_head.py compares both).
 
-Geometry (openWakeWord's): mel frames of 512 samples every 160; one embedding from 76 mel
-frames every 8 frames (1280 samples, 80 ms); a head scores the last 16 embeddings.
+Audio is cut exactly as openWakeWord streams it, because the mel model's output depends on
+what else is in its input (its floor follows the loudest value): audio arrives in chunks of
+1280 samples (80 ms); each chunk, with the 480 samples before it, gives 8 mel frames of 512
+samples every 160; after each chunk, one embedding from the last 76 frames; a head scores
+the last 16 embeddings.
 """
 
 from __future__ import annotations
@@ -19,20 +22,34 @@ import numpy as np
 MEL_FRAME_SAMPLES = 512
 MEL_HOP_SAMPLES = 160
 MEL_BANDS = 32
+MEL_CONTEXT_SAMPLES = 3 * MEL_HOP_SAMPLES  # 480 samples before each chunk
+CHUNK_SAMPLES = 1280  # 80 ms at 16 kHz: one embedding, one head score
+FRAMES_PER_CHUNK = CHUNK_SAMPLES // MEL_HOP_SAMPLES  # 8
 EMBEDDING_MEL_FRAMES = 76
-EMBEDDING_STEP_FRAMES = 8
-EMBEDDING_HOP_SAMPLES = EMBEDDING_STEP_FRAMES * MEL_HOP_SAMPLES  # 1280 = 80 ms at 16 kHz
 EMBEDDING_DIM = 96
 HEAD_EMBEDDINGS = 16
-# Audio one head window hears: 196 mel frames (16 embeddings 8 frames apart, 76 frames each).
-HEAD_HEARD_SAMPLES = (EMBEDDING_STEP_FRAMES * (HEAD_EMBEDDINGS - 1) + EMBEDDING_MEL_FRAMES - 1) * (
+FIRST_EMBEDDING_CHUNK = -(-(EMBEDDING_MEL_FRAMES - FRAMES_PER_CHUNK) // FRAMES_PER_CHUNK)  # 9
+FIRST_HEAD_CHUNK = FIRST_EMBEDDING_CHUNK + HEAD_EMBEDDINGS - 1  # 24
+# Audio one head window hears: 196 mel frames, ending 128 samples before its chunk ends.
+HEAD_HEARD_SAMPLES = (FRAMES_PER_CHUNK * (HEAD_EMBEDDINGS - 1) + EMBEDDING_MEL_FRAMES - 1) * (
     MEL_HOP_SAMPLES
 ) + MEL_FRAME_SAMPLES  # 31712
-# The window one head score stands for, aligned to the 160-sample mel grid exactly as openWakeWord
-# streams it: 196 mel frames end 128 samples before the window does.
-HEAD_WINDOW_SAMPLES = 199 * MEL_HOP_SAMPLES  # 31840, 1.99 s
+# The window one head score stands for in runtime.streaming terms (hop = one chunk).
+HEAD_WINDOW_SAMPLES = 199 * MEL_HOP_SAMPLES  # 31840: what is heard + the 128 samples after
+STREAM_LEAD_SAMPLES = MEL_CONTEXT_SAMPLES + FIRST_HEAD_CHUNK * CHUNK_SAMPLES  # 31200
 PCM16_SCALE = 32768.0  # the models take int16 sample values as float
 EMBEDDING_BATCH = 512
+
+
+def heard_span(window: int) -> tuple[int, int]:
+    """Samples [start, end) of `embed()`'s input that head window `window` hears."""
+    end = MEL_CONTEXT_SAMPLES + (FIRST_HEAD_CHUNK + window + 1) * CHUNK_SAMPLES - 128
+    return end - HEAD_HEARD_SAMPLES, end
+
+
+def samples_for_windows(n_windows: int) -> int:
+    """Audio `embed()` needs to yield `n_windows` head windows."""
+    return MEL_CONTEXT_SAMPLES + (FIRST_HEAD_CHUNK + n_windows) * CHUNK_SAMPLES
 
 
 def _pyopen_wakeword() -> tuple[Path, Path]:
@@ -97,19 +114,27 @@ class SpeechEmbedder:
         self._embedding = _TfLiteModel(lib, models_dir / "embedding_model.tflite")
 
     def mel_frames(self, audio: np.ndarray) -> np.ndarray:
-        """(n,) float32 audio in [-1, 1] -> (frames, 32), scaled as the embedding model wants."""
-        if len(audio) < MEL_FRAME_SAMPLES:
-            return np.zeros((0, MEL_BANDS), np.float32)
-        mel = self._mel(audio[None, :] * PCM16_SCALE)  # (1, 1, frames, 32)
-        return mel[0, 0] / 10 + 2  # openWakeWord's transform before the embedding model
+        """(n,) float32 audio in [-1, 1] -> (8 per whole chunk, 32), chunk by chunk.
+
+        The first 480 samples are context only; a trailing part chunk waits, as it would
+        on the board, for audio that has not arrived.
+        """
+        n_chunks = max(0, (len(audio) - MEL_CONTEXT_SAMPLES) // CHUNK_SAMPLES)
+        frames = np.empty((n_chunks * FRAMES_PER_CHUNK, MEL_BANDS), np.float32)
+        span = MEL_CONTEXT_SAMPLES + CHUNK_SAMPLES
+        for c in range(n_chunks):
+            piece = audio[None, c * CHUNK_SAMPLES : c * CHUNK_SAMPLES + span] * PCM16_SCALE
+            mel = self._mel(piece)  # (1, 1, 8, 32); one chunk per call, as openWakeWord does
+            frames[c * FRAMES_PER_CHUNK : (c + 1) * FRAMES_PER_CHUNK] = mel[0, 0]
+        return frames / 10 + 2  # openWakeWord's transform before the embedding model
 
     def embed_mel(self, mel: np.ndarray) -> np.ndarray:
-        """(frames, 32) -> (n_embeddings, 96), one per 8 frames with 76 frames of context."""
-        starts = range(0, len(mel) - EMBEDDING_MEL_FRAMES + 1, EMBEDDING_STEP_FRAMES)
-        if not starts:
+        """(frames, 32) -> one embedding per chunk from chunk 9 on, (n, 96)."""
+        n_chunks = len(mel) // FRAMES_PER_CHUNK
+        ends = [(c + 1) * FRAMES_PER_CHUNK for c in range(FIRST_EMBEDDING_CHUNK, n_chunks)]
+        if not ends:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(mel, EMBEDDING_MEL_FRAMES, axis=0)
-        windows = windows[::EMBEDDING_STEP_FRAMES].transpose(0, 2, 1)  # (n, 76, 32)
+        windows = np.stack([mel[end - EMBEDDING_MEL_FRAMES : end] for end in ends])  # (n, 76, 32)
         out = [
             self._embedding(windows[i : i + EMBEDDING_BATCH, :, :, None]).reshape(-1, EMBEDDING_DIM)
             for i in range(0, len(windows), EMBEDDING_BATCH)
@@ -117,14 +142,14 @@ class SpeechEmbedder:
         return np.concatenate(out)
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
-        """(n,) audio -> (n_embeddings, 96); embedding k ends 1280 k + 12512 samples in."""
+        """(n,) audio -> (n_embeddings, 96); see heard_span() for what each window hears."""
         return self.embed_mel(self.mel_frames(audio))
 
     def embed_stream(self, audio: np.ndarray) -> np.ndarray:
         """Embeddings of a stream that starts from silence, as the detector starts.
 
-        Embeddings i .. i+15 form the head window that ends at sample 1280 (i + 1), the
-        same geometry as runtime.streaming with window HEAD_WINDOW_SAMPLES and hop 1280.
+        Head window i (embeddings i .. i+15) is the score openWakeWord gives after the
+        stream's chunk i, i.e. the runtime.streaming hop that ends at sample 1280 (i + 1).
         """
-        lead = np.zeros(HEAD_WINDOW_SAMPLES - EMBEDDING_HOP_SAMPLES, np.float32)
+        lead = np.zeros(STREAM_LEAD_SAMPLES, np.float32)
         return self.embed(np.concatenate([lead, audio.astype(np.float32, copy=False)]))

@@ -69,7 +69,7 @@ class SynthReport:
     folder: str = ""
 
     def summary(self) -> str:
-        made = ", ".join(f"{n} {kind}" for kind, n in self.generated.items())
+        made = ", ".join(f"{self.generated.get(kind, 0)} {kind}" for kind in KINDS)
         reasons: dict[str, int] = {}
         for item in self.dropped:
             reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
@@ -137,8 +137,7 @@ def _load(folder: Path) -> SyntheticSet:
         )
         for item in manifest["clips"]
     ]  # fmt: skip
-    report = SynthReport(**manifest["report"])
-    report.cached, report.folder = True, str(folder)
+    report = SynthReport(**manifest["report"], cached=True, folder=str(folder))
     return SyntheticSet(clips, report)
 
 
@@ -169,6 +168,7 @@ def _generate(phrase: str, config: SynthConfig, seed: int) -> SyntheticSet:
             spoken, ssml = _styled(text, rng)
             try:
                 audio = _trim(engine.speak(spoken, voice, ssml=ssml))
+                audio /= max(1.0, float(np.abs(audio).max(initial=0.0)) / 0.95)  # no clipping
             except SpeechSynthesisFailed as exc:
                 dropped.append({"text": text, "voice": voice.name, "reason": str(exc)})
                 continue
@@ -207,5 +207,11 @@ def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -
         staging.rename(folder)
     except OSError:  # another job made it first; theirs is as good as ours
         shutil.rmtree(staging, ignore_errors=True)
-    report.folder = str(folder)
-    return result
+    made = _load(folder)  # the clips as stored, so the first job and later ones see the same
+    made.report.cached = False
+    return made
+
+
+def copy_set(result: SyntheticSet, folder: Path) -> None:
+    """The set's WAV files and manifest.json, copied to `folder` for listening."""
+    shutil.copytree(result.report.folder, folder, dirs_exist_ok=True)

@@ -21,12 +21,12 @@ import torch
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.oww_model import embedding_windows
 from waketrain.runtime.speech_embedding import (
+    CHUNK_SAMPLES,
     EMBEDDING_DIM,
-    EMBEDDING_HOP_SAMPLES,
     HEAD_EMBEDDINGS,
-    HEAD_HEARD_SAMPLES,
-    HEAD_WINDOW_SAMPLES,
     SpeechEmbedder,
+    heard_span,
+    samples_for_windows,
 )
 from waketrain.store.files import atomic_write_bytes
 from waketrain.training.augment import add_noise, reverberate, synthetic_rirs
@@ -34,7 +34,7 @@ from waketrain.training.config import AugmentConfig
 
 CACHE_VERSION = b"oww-embeddings-v1"
 SEGMENT_WINDOWS = 8  # head windows per positive segment
-SEGMENT_SAMPLES = HEAD_WINDOW_SAMPLES + (SEGMENT_WINDOWS - 1) * EMBEDDING_HOP_SAMPLES
+SEGMENT_SAMPLES = samples_for_windows(SEGMENT_WINDOWS)
 PHRASE_END_MARGIN_SECONDS = (0.05, 0.45)  # the phrase ends this long before the last window
 POSITIVE_TAIL_SECONDS = 0.5  # a window that ended up to this long after the phrase fires
 FRAGMENT_SHARE = 0.65  # a window that hears at most this share of the phrase must not fire
@@ -161,15 +161,14 @@ class HeadExampleBuilder:
         negative). Windows in between are left out: neither answer is clearly right.
         """
         rng = self._rng(clip, variant)
-        speech = self._speech(clip, rng)[-(SEGMENT_SAMPLES - EMBEDDING_HOP_SAMPLES) :]
-        last_window_end = HEAD_HEARD_SAMPLES + (SEGMENT_WINDOWS - 1) * EMBEDDING_HOP_SAMPLES
+        speech = self._speech(clip, rng)[-(SEGMENT_SAMPLES - CHUNK_SAMPLES) :]
+        _, last_window_end = heard_span(SEGMENT_WINDOWS - 1)
         end = last_window_end - int(rng.uniform(*PHRASE_END_MARGIN_SECONDS) * SAMPLE_RATE_HZ)
         start = max(0, end - len(speech))
         segment = np.zeros(SEGMENT_SAMPLES, np.float32)
         segment[start:end] = speech[len(speech) - (end - start) :]
         windows = embedding_windows(self.cache.embed(self._finish(segment, rng)))
-        window_start = np.arange(len(windows)) * EMBEDDING_HOP_SAMPLES
-        window_end = window_start + HEAD_HEARD_SAMPLES
+        window_start, window_end = np.array([heard_span(w) for w in range(len(windows))]).T
         whole = (window_start <= start) & (window_end >= end)
         whole &= window_end - end <= POSITIVE_TAIL_SECONDS * SAMPLE_RATE_HZ
         fragment = window_end <= start + FRAGMENT_SHARE * (end - start)

@@ -1,0 +1,170 @@
+"""The oww_head backend: openWakeWord features, a head TARS loads as it is, streaming parity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+
+from tests.conftest import OWW_FEATURE_MODELS, run_cli, shared
+from tests.test_training import import_subset
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.oww_model import OwwHeadModel, embedding_windows
+from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, SpeechEmbedder
+from waketrain.settings import Settings
+from waketrain.store.clips import ClipMetadata, import_directory
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.registry import Registry
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.pipeline import TrainResult, train
+
+TINY_HEAD = {
+    "backend": "oww_head",
+    "epochs": 6,
+    "batch_size": 128,
+    "head.positive_variants": 2,
+    "head.negative_variants": 1,
+    "synth.positives": 30,
+    "synth.confusables": 30,
+    "synth.speech": 10,
+}
+HELD_OUT = slice(300, 312)  # "computer" clips the job never sees (it trains on the first 60)
+WARM_UP_HOPS = 40  # openWakeWord starts from its own buffers; after 3.2 s only audio counts
+
+
+def read(path: Path) -> np.ndarray:
+    return sf.read(str(path), dtype="float32")[0]
+
+
+def held_out_stream() -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """3 s of silence, then each held-out clip followed by 1.5 s of silence; clip spans."""
+    parts, spans = [np.zeros(3 * SAMPLE_RATE_HZ, np.float32)], []
+    cursor = len(parts[0])
+    for path in sorted(shared("wake/computer").glob("*.flac"))[HELD_OUT]:
+        clip = read(path)
+        spans.append((cursor, cursor + len(clip)))
+        parts += [clip, np.zeros(int(1.5 * SAMPLE_RATE_HZ), np.float32)]
+        cursor += len(clip) + int(1.5 * SAMPLE_RATE_HZ)
+    return np.concatenate(parts), spans
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    data_dir = tmp_path_factory.mktemp("oww-registry")
+    registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
+    import_subset(registry, "computer", "wake/computer", "positive", 60)
+    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
+    import_subset(registry, "computer", "speech/not_wake_words", "negative", 20)
+    import_directory(
+        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
+    )
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="module")
+def job(registry: Registry) -> TrainResult:
+    config = apply_overrides(TrainConfig(), TINY_HEAD)
+    return train(registry, "computer", config, rir_dirs=[shared("rir")])
+
+
+def test_feature_models_compute_what_openwakewords_onnx_models_compute() -> None:
+    audio = read(sorted(shared("wake/computer").glob("*.flac"))[0])
+    audio = np.concatenate([np.zeros(SAMPLE_RATE_HZ, np.float32), audio])
+    embedder = SpeechEmbedder()
+    mel = embedder.mel_frames(audio)
+    embeddings = embedder.embed(audio)
+
+    melspec = ort.InferenceSession(str(OWW_FEATURE_MODELS / "melspectrogram.onnx"))
+    embedding = ort.InferenceSession(str(OWW_FEATURE_MODELS / "embedding_model.onnx"))
+    # openWakeWord's own way: each 1280-sample chunk with the 480 samples before it.
+    chunks = range((len(audio) - 480) // 1280)
+    onnx_mel = np.concatenate(
+        [melspec.run(None, {"input": audio[None, c * 1280 : c * 1280 + 1760] * 32768})[0][0, 0]
+         for c in chunks]
+    ) / 10 + 2  # fmt: skip
+    windows = np.stack([onnx_mel[8 * c + 8 - 76 : 8 * c + 8] for c in chunks if c >= 9])
+    onnx_embeddings = embedding.run(None, {"input_1": windows[..., None]})[0].reshape(-1, 96)
+
+    assert mel.shape == onnx_mel.shape == (8 * len(chunks), 32)
+    assert embeddings.shape == onnx_embeddings.shape == (len(chunks) - 9, 96)
+    assert np.abs(mel - onnx_mel).max() < 1e-3
+    assert np.abs(embeddings - onnx_embeddings).max() < 1e-3 * np.abs(onnx_embeddings).max()
+
+
+def test_oww_head_job_exports_the_openwakeword_model_format(job: TrainResult) -> None:
+    session = ort.InferenceSession(str(job.export_dir / "wake_model.onnx"))
+    (model_input,), (model_output,) = session.get_inputs(), session.get_outputs()
+    assert model_input.shape == [1, 16, 96] and model_input.type == "tensor(float)"
+    assert model_output.shape == [1, 1]
+
+    metadata = json.loads((job.export_dir / "metadata.json").read_text())
+    assert metadata["backend"] == "oww_head"
+    assert metadata["input"]["shape"] == [1, 16, 96] and metadata["hop_seconds"] == 0.08
+    assert metadata["window_seconds"] == pytest.approx(1.99)
+    assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
+    assert {"frr", "fa_per_hour", "auc", "det_curve"} <= set(metadata["metrics"])
+    synthetic = metadata["data"]["synthetic"]
+    assert synthetic["generated"] == {"positive": 30, "confusable": 30, "speech": 10}
+    for name in ("det_curve.png", "confusion_matrix.png", "checkpoint.pt"):
+        assert (job.export_dir / name).stat().st_size > 0
+    log = (job.job_dir / "logs.txt").read_text()
+    assert "synthetic data for 'computer'" in log and "speech embeddings:" in log
+
+
+def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(
+    job: TrainResult,
+) -> None:
+    from openwakeword.model import Model
+
+    path = job.export_dir / "wake_model.onnx"
+    metadata = json.loads((job.export_dir / "metadata.json").read_text())
+    oww = Model(
+        wakeword_models=[str(path)],
+        inference_framework="onnx",
+        melspec_model_path=str(OWW_FEATURE_MODELS / "melspectrogram.onnx"),
+        embedding_model_path=str(OWW_FEATURE_MODELS / "embedding_model.onnx"),
+    )
+    audio, spans = held_out_stream()
+    pcm = np.round(audio * 32768).clip(-32768, 32767).astype(np.int16)
+    theirs = np.array(
+        [
+            oww.predict(pcm[i : i + CHUNK_SAMPLES])["wake_model"]
+            for i in range(0, len(pcm) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES)
+        ]
+    )
+    ours = OwwHeadModel(path).score_embeddings(
+        embedding_windows(SpeechEmbedder().embed_stream(pcm.astype(np.float32) / 32768))
+    )
+    assert len(ours) == len(theirs)
+    assert np.abs(ours[WARM_UP_HOPS:] - theirs[WARM_UP_HOPS:]).max() < 1e-3
+
+    # It fires on held-out speakers: openWakeWord's score passes the job's threshold while
+    # (or just after) each clip plays, and stays low in the silence between clips.
+    hop_end = (np.arange(len(theirs)) + 1) * CHUNK_SAMPLES
+    caught = [
+        theirs[(hop_end > start) & (hop_end <= end + SAMPLE_RATE_HZ)].max() >= metadata["threshold"]
+        for start, end in spans
+    ]
+    assert sum(caught) >= len(spans) - 2, caught
+
+
+def test_second_job_through_the_cli_reuses_every_cached_embedding(
+    registry: Registry, job: TrainResult
+) -> None:
+    args = [arg for key, value in TINY_HEAD.items() for arg in ("--set", f"{key}={value}")]
+    result = run_cli(registry.layout.root, "train", "--dataset", "computer", *args,
+                     "--rir-dir", str(shared("rir")))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[1]
+    log = (registry.layout.jobs / job_id / "logs.txt").read_text()
+    assert "(from cache)" in log
+    computed = int(log.split("speech embeddings: ")[1].split(" from cache, ")[1].split()[0])
+    assert computed == 0, log

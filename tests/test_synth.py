@@ -1,0 +1,71 @@
+"""Offline synthetic speech: espeak-ng from its wheel, confusable phrases, the scratch cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tests.conftest import service_env
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.synth.generate import SynthConfig, synthesize
+from waketrain.synth.phrases import confusable_phrases
+
+SMALL = SynthConfig(positives=6, confusables=12, speech=4)
+
+
+def test_confusables_share_most_of_the_phrase() -> None:
+    found = confusable_phrases("Hey TARS")
+    assert {"hey stars", "hey tar", "tars", "hey", "hey cars"} <= set(found)
+    assert "hey tars" not in found
+    assert all(0 < len(p) <= len("hey tars") + 4 for p in found)
+
+
+def test_synth_cli_speaks_with_no_system_tts(tmp_path: Path) -> None:
+    venv_bin = str(Path(sys.executable).parent)
+    assert shutil.which("espeak-ng", path=venv_bin) is None  # only the wheel's library
+    env = {**service_env(tmp_path / "data"), "PATH": venv_bin}
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "waketrain", "synth", "--phrase", "hey tars", "--out", str(out),
+            "--set", "positives=6", "--set", "confusables=12", "--set", "speech=4"]  # fmt: skip
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "6 positive, 12 confusable, 4 speech" in result.stdout
+    # "hey tarz" is spelled differently but spoken the same: it must not become a negative.
+    assert "dropped 'hey tarz': sounds the same as the wake phrase" in result.stdout
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["clips"]) == 22
+    for item in manifest["clips"]:
+        audio, rate = sf.read(str(out / item["file"]), dtype="float32")
+        assert rate == SAMPLE_RATE_HZ and audio.ndim == 1
+        assert 0.2 < len(audio) / rate < 4.0, item
+        assert np.sqrt(np.mean(audio**2)) > 0.01, item  # audible speech, not silence
+    texts = {item["text"] for item in manifest["clips"] if item["kind"] == "confusable"}
+    assert "hey tars" not in texts and len(texts) == 12
+    voices = {item["voice"] for item in manifest["clips"]}
+    assert len(voices) > 10  # many voices, not one
+
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert "(from cache)" in again.stdout
+
+    bad = subprocess.run([*args[:6], "--set", "positives=-1"], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 1 and "positives" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_same_seed_same_clips_and_a_new_seed_new_ones(tmp_path: Path) -> None:
+    first = synthesize("computer", SMALL, tmp_path, seed=1)
+    cached = synthesize("computer", SMALL, tmp_path, seed=1)
+    other = synthesize("computer", SMALL, tmp_path, seed=2)
+    assert not first.report.cached and cached.report.cached
+    assert [c.voice for c in first.clips] == [c.voice for c in cached.clips]
+    for made, loaded in zip(first.clips, cached.clips, strict=True):
+        assert np.abs(made.samples - loaded.samples).max() < 1e-4  # PCM16 round trip
+    assert [c.voice for c in first.clips] != [c.voice for c in other.clips]
+    assert [c.label for c in first.clips].count("positive") == 6
