@@ -19,6 +19,7 @@ from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, SpeechEmbedder
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, import_directory
 from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
@@ -156,15 +157,23 @@ def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(
     assert sum(caught) >= len(spans) - 2, caught
 
 
-def test_second_job_through_the_cli_reuses_every_cached_embedding(
+def test_second_job_through_the_cli_warm_starts_and_reuses_every_cached_embedding(
     registry: Registry, job: TrainResult
 ) -> None:
     args = [arg for key, value in TINY_HEAD.items() for arg in ("--set", f"{key}={value}")]
     result = run_cli(registry.layout.root, "train", "--dataset", "computer", *args,
-                     "--rir-dir", str(shared("rir")))  # fmt: skip
+                     "--rir-dir", str(shared("rir")), "--init-from", job.job_id)  # fmt: skip
     assert result.returncode == 0, result.stderr
     job_id = result.stdout.split()[1]
     log = (registry.layout.jobs / job_id / "logs.txt").read_text()
     assert "(from cache)" in log
     computed = int(log.split("speech embeddings: ")[1].split(" from cache, ")[1].split()[0])
     assert computed == 0, log
+
+
+def test_warm_start_needs_the_same_backend(registry: Registry, job: TrainResult) -> None:
+    marblenet = apply_overrides(TrainConfig(), {"synth.use": "off", "epochs": 1})
+    with pytest.raises(
+        InvalidInput, match="trained the oww_head backend; warm start needs the same"
+    ):
+        train(registry, "computer", marblenet, init_from=job.job_id)

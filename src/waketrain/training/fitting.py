@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from waketrain.runtime.streaming import StreamingParams
-from waketrain.store.errors import WaketrainError
+from waketrain.store.errors import InvalidInput, NotFound, WaketrainError
 
 
 class JobCancelled(WaketrainError):
@@ -48,3 +49,25 @@ def recall_at_low_false_alarm(scores: np.ndarray, labels: np.ndarray) -> float:
     negatives = scores[labels < 0.5]
     threshold = float(np.quantile(negatives, 0.995)) if len(negatives) else 0.5
     return float(np.mean(scores[labels > 0.5] > threshold))
+
+
+def load_warm_start(jobs_dir: Path, job_id: str, model: nn.Module, backend: str) -> None:
+    """Start from an earlier job's best checkpoint (incremental training)."""
+    path = jobs_dir / job_id / "checkpoints" / "best.pt"
+    if not path.exists():
+        raise NotFound(f"No checkpoint for job {job_id!r} ({path}); pick a finished job.")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    trained = checkpoint["config"].get("backend", "marblenet")
+    if trained != backend:
+        raise InvalidInput(
+            f"Job {job_id} trained the {trained} backend; warm start needs the same backend "
+            f"({backend})."
+        )
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError:
+        shape = checkpoint["config"]["model" if backend == "marblenet" else "head"]
+        raise InvalidInput(
+            f"Job {job_id} trained a different model shape ({shape}); warm start needs the "
+            "same model settings."
+        ) from None

@@ -13,8 +13,6 @@ from torch import nn
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.streaming import StreamingParams, score_stream
-from waketrain.store.errors import InvalidInput, NotFound
-from waketrain.store.registry import Registry
 from waketrain.training.augment import TrainingWindows, spec_augment
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData
@@ -56,28 +54,13 @@ def score_in_batches(model: nn.Module, windows: np.ndarray, device: torch.device
     return np.concatenate(out)
 
 
-def load_warm_start(registry: Registry, job_id: str, model: MarbleNet, config: TrainConfig) -> None:
-    path = registry.layout.jobs / job_id / "checkpoints" / "best.pt"
-    if not path.exists():
-        raise NotFound(f"No checkpoint for job {job_id!r} ({path}); pick a finished job.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if checkpoint["config"].get("backend", "marblenet") != "marblenet":
-        raise InvalidInput(f"Job {job_id} trained an oww_head model; warm start needs marblenet.")
-    if checkpoint["config"]["model"] != config.model.model_dump():
-        raise InvalidInput(
-            f"Job {job_id} trained a different model shape ({checkpoint['config']['model']}); "
-            "warm start needs the same model settings."
-        )
-    model.load_state_dict(checkpoint["model"])
-
-
 def marblenet_fitting(
     data: PreparedData,
     config: TrainConfig,
     device: torch.device,
     gen: torch.Generator,
     check_cancel: Callable[[int], None],
-    warm_start: Callable[[MarbleNet], None],
+    warm_start: Callable[[nn.Module], None],
 ) -> Fitting:
     use_amp = config.amp and device.type == "cuda"
     model = MarbleNet(config.model)

@@ -155,13 +155,16 @@ def head_fitting(
     device: torch.device,
     gen: torch.Generator,
     check_cancel: Callable[[int], None],
+    warm_start: Callable[[nn.Module], None],
     embedder: SpeechEmbedder,
 ) -> Fitting:
     x, y, w = (torch.from_numpy(a).to(device) for a in head_data.train.arrays())
     val_x, val_y, _ = head_data.val.arrays()
     if not (y > 0.5).any():
         raise InvalidInput("No positive training windows: add positive clips or synthetic data.")
-    model = OwwHead(config.head).to(device)
+    model = OwwHead(config.head)
+    warm_start(model)
+    model.to(device)
     steps_per_epoch = -(-len(y) // config.batch_size)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay

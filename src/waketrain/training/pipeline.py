@@ -38,11 +38,11 @@ from waketrain.training.fitting import (
     Exported,
     Fitting,
     JobCancelled,
+    load_warm_start,
     recall_at_low_false_alarm,
 )
 from waketrain.training.head_data import EmbeddingCache, HeadExampleBuilder
-from waketrain.training.marblenet_backend import load_warm_start, marblenet_fitting
-from waketrain.training.model import MarbleNet
+from waketrain.training.marblenet_backend import marblenet_fitting
 from waketrain.training.oww_head_backend import build_head_data, head_fitting
 
 __all__ = ["JobCancelled", "ProgressUpdate", "TrainResult", "resolve_device", "train"]
@@ -172,18 +172,17 @@ def train(
         if should_cancel():
             raise JobCancelled(f"Job {job_id} was cancelled during epoch {epoch + 1}.")
 
+    def warm_start(model: nn.Module) -> None:
+        if init_from:
+            load_warm_start(registry.layout.jobs, init_from, model, config.backend)
+
     if config.backend == "oww_head":
         fitting = _oww_head_fitting(
-            registry, data, synthetic, config, device, gen, log, check_cancel
+            registry, data, synthetic, config, device, gen, log, check_cancel, warm_start
         )
     else:
         if synthetic is not None:
             data = _with_synthetic(data, synthetic, config.synth.use)
-
-        def warm_start(model: MarbleNet) -> None:
-            if init_from:
-                load_warm_start(registry, init_from, model, config)
-
         fitting = marblenet_fitting(data, config, device, gen, check_cancel, warm_start)
     log.report("data_prep", 1.0, "training data ready")
     timings["data_prep"] = time.perf_counter() - started
@@ -284,6 +283,7 @@ def _oww_head_fitting(
     gen: torch.Generator,
     log: JobLog,
     check_cancel: Callable[[int], None],
+    warm_start: Callable[[nn.Module], None],
 ) -> Fitting:
     embedder = SpeechEmbedder()
     cache = EmbeddingCache(registry.layout.scratch / "embeddings", embedder)
@@ -296,7 +296,7 @@ def _oww_head_fitting(
         lambda f: log.report("data_prep", 0.3 + 0.7 * f, "embedding augmented clips"),
     )
     log.line(f"speech embeddings: {cache.hits} from cache, {cache.misses} computed")
-    return head_fitting(head_data, config, device, gen, check_cancel, embedder)
+    return head_fitting(head_data, config, device, gen, check_cancel, warm_start, embedder)
 
 
 def _train_epochs(
