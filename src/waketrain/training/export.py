@@ -5,16 +5,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.store.errors import WaketrainError
 from waketrain.training.evaluate import EvaluationResult
-from waketrain.training.model import MarbleNet
 
 PARITY_TOLERANCE = 1e-3
 ONNX_OPSET = 17
@@ -26,10 +26,12 @@ class ExportFailed(WaketrainError):
     """The exported model does not behave like the trained one."""
 
 
-def export_onnx(model: MarbleNet, path: Path, window_samples: int) -> None:
-    """`audio` float32 [batch, samples] at 16 kHz -> `probability` float32 [batch]."""
+def export_onnx(
+    model: nn.Module, path: Path, example: torch.Tensor, input_name: str, dynamic_batch: bool
+) -> None:
+    """`model(example)` as ONNX: input `input_name`, output `probability`; written atomically."""
     model = model.cpu().eval()
-    example = torch.zeros(2, window_samples)
+    names = (input_name, "probability")
     tmp = path.with_suffix(".onnx.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
@@ -37,22 +39,23 @@ def export_onnx(model: MarbleNet, path: Path, window_samples: int) -> None:
             model,
             (example,),
             str(tmp),
-            input_names=["audio"],
+            input_names=[input_name],
             output_names=["probability"],
-            dynamic_axes={"audio": {0: "batch"}, "probability": {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in names} if dynamic_batch else None,
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
     tmp.replace(path)
 
 
-def check_parity(model: MarbleNet, onnx_path: Path, windows: np.ndarray) -> float:
-    """Largest difference between ONNX Runtime and PyTorch on real windows; raises if too big."""
+def check_parity(
+    model: nn.Module, onnx_scores: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray
+) -> float:
+    """Largest difference between ONNX Runtime and PyTorch on real inputs; raises if too big."""
     model = model.cpu().eval()
     with torch.no_grad():
-        expected = model(torch.from_numpy(windows)).numpy()
-    actual = OnnxWakeModel(onnx_path).score_windows(windows)
-    worst = float(np.max(np.abs(expected - actual)))
+        expected = model(torch.from_numpy(inputs)).numpy().reshape(-1)
+    worst = float(np.max(np.abs(expected - onnx_scores(inputs)), initial=0.0))
     if worst > PARITY_TOLERANCE:
         raise ExportFailed(
             f"ONNX Runtime and PyTorch disagree by up to {worst:.4f} (tolerance "

@@ -99,7 +99,8 @@ def marblenet_fitting(
             yield total / max(seen, 1)
 
     def export(onnx_path: Path) -> Exported:
-        export_onnx(model, onnx_path, windows.window)
+        # `audio` float32 [batch, samples] at 16 kHz -> `probability` float32 [batch]
+        export_onnx(model, onnx_path, torch.zeros(2, windows.window), "audio", dynamic_batch=True)
         params = StreamingParams(
             sample_rate=SAMPLE_RATE_HZ,
             window_samples=windows.window,
@@ -110,7 +111,7 @@ def marblenet_fitting(
         return Exported(
             params=params,
             score_audio=partial(score_stream, OnnxWakeModel(onnx_path).score_windows, params),
-            parity=check_parity(model, onnx_path, val_windows[:64]),
+            parity=check_parity(model, OnnxWakeModel(onnx_path).score_windows, val_windows[:64]),
             io={
                 "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
                 "output": {"name": "probability", "dtype": "float32", "shape": ["batch"]},

@@ -6,7 +6,6 @@ openWakeWord model format that the TARS wake service loads as it is.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +22,7 @@ from waketrain.store.errors import InvalidInput
 from waketrain.synth.generate import SyntheticSet
 from waketrain.training.config import HeadConfig, TrainConfig
 from waketrain.training.data import PreparedData
-from waketrain.training.export import ONNX_OPSET, PARITY_TOLERANCE, ExportFailed
+from waketrain.training.export import check_parity, export_onnx
 from waketrain.training.fitting import Exported, Fitting
 from waketrain.training.head_data import HeadExampleBuilder, HeadExamples
 from waketrain.training.model import parameter_count
@@ -116,39 +115,6 @@ def build_head_data(
     return HeadData(train, val, counts)
 
 
-def export_head_onnx(model: OwwHead, path: Path) -> None:
-    """`[1, 16, 96]` float32 embeddings -> `[1, 1]` probability: openWakeWord's model format."""
-    model = model.cpu().eval()
-    tmp = path.with_suffix(".onnx.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, HEAD_EMBEDDINGS, EMBEDDING_DIM),),
-            str(tmp),
-            input_names=["embeddings"],
-            output_names=["probability"],
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-        )
-    tmp.replace(path)
-
-
-def check_head_parity(model: OwwHead, onnx_path: Path, windows: np.ndarray) -> float:
-    """Largest difference between ONNX Runtime and PyTorch on real windows; raises if too big."""
-    model = model.cpu().eval()
-    with torch.no_grad():
-        expected = model(torch.from_numpy(windows)).numpy().reshape(-1)
-    actual = OwwHeadModel(onnx_path).score_embeddings(windows)
-    worst = float(np.max(np.abs(expected - actual))) if len(windows) else 0.0
-    if worst > PARITY_TOLERANCE:
-        raise ExportFailed(
-            f"ONNX Runtime and PyTorch disagree by up to {worst:.4f} (tolerance "
-            f"{PARITY_TOLERANCE}); the export is not trustworthy."
-        )
-    return worst
-
-
 def head_fitting(
     head_data: HeadData,
     config: TrainConfig,
@@ -200,13 +166,15 @@ def head_fitting(
             return torch.sigmoid(model.logits(torch.from_numpy(val_x).to(device))).cpu().numpy()
 
     def export(onnx_path: Path) -> Exported:
-        export_head_onnx(model, onnx_path)
+        # openWakeWord's model format: `[1, 16, 96]` float32 embeddings -> `[1, 1]` probability
+        example = torch.zeros(1, HEAD_EMBEDDINGS, EMBEDDING_DIM)
+        export_onnx(model, onnx_path, example, "embeddings", dynamic_batch=False)
         params = head_params(SAMPLE_RATE_HZ, config.smoothing_windows, config.refractory_seconds)
         head = OwwHeadModel(onnx_path, embedder)
         return Exported(
             params=params,
             score_audio=partial(head.score_stream, params=params),
-            parity=check_head_parity(model, onnx_path, val_x[:64]),
+            parity=check_parity(model, head.score_embeddings, val_x[:64]),
             io={
                 "input": {"name": "embeddings", "dtype": "float32", "shape": [1, 16, 96]},
                 "output": {"name": "probability", "dtype": "float32", "shape": [1, 1]},
