@@ -7,12 +7,14 @@ import torch
 
 from waketrain.training.augment import (
     AudioBank,
+    TrainingWindows,
     add_noise,
     reverberate,
     spec_augment,
     synthetic_rirs,
 )
-from waketrain.training.config import AugmentConfig
+from waketrain.training.config import AugmentConfig, TrainConfig
+from waketrain.training.data import Example, PreparedData
 
 CPU = torch.device("cpu")
 
@@ -75,3 +77,25 @@ def test_spec_augment_masks_stripes() -> None:
     assert zeros.sum() > 0
     none = spec_augment(features, AugmentConfig(spec_augment_probability=0.0), gen)
     assert torch.equal(none, features)
+
+
+def test_windows_carry_the_loss_weight_of_the_clip_they_came_from() -> None:
+    rng = np.random.default_rng(0)
+
+    def example(i: int, label: str, weight: float) -> Example:
+        samples = (rng.standard_normal(12_000) * 0.1).astype(np.float32)
+        return Example(f"c{i}", label, None, samples, weight)
+
+    train = [example(i, "positive", 1.0) for i in range(4)]
+    train += [example(4 + i, "positive", 0.25) for i in range(4)]  # synthetic
+    train += [example(8 + i, "negative", 1.0 if i % 2 else 0.5) for i in range(6)]
+    data = PreparedData(phrase="computer", train=train, val=[], background=[], rirs=[])
+    config = TrainConfig(batch_size=64)
+    windows = TrainingWindows(data, config, CPU)
+    batches = list(windows.epoch(torch.Generator().manual_seed(0)))
+    weights = torch.cat([w for _, _, w in batches])
+    labels = torch.cat([y for _, y, _ in batches])
+    assert len(weights) == windows.per_epoch
+    assert sorted(weights[labels > 0.5].tolist()) == [0.25] * 4 + [1.0] * 4
+    assert set(weights[labels < 0.5].tolist()) <= {0.25, 0.5, 1.0}
+    assert (weights[labels < 0.5] == 0.5).any()

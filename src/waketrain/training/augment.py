@@ -158,6 +158,11 @@ class TrainingWindows:
         self.window = int(config.window_seconds * SAMPLE_RATE_HZ)
         positives = [e.samples for e in data.train if e.label == "positive"]
         negatives = [e.samples for e in data.train if e.label != "positive"]
+        self.positive_weights, self.negative_weights = (
+            torch.tensor([e.weight for e in data.train if (e.label == "positive") == wanted],
+                         dtype=torch.float32, device=device)
+            for wanted in (True, False)
+        )  # fmt: skip
         self.positives = AudioBank(positives, device)
         self.negatives = AudioBank(negatives, device, min_length=self.window)
         background = data.background or negatives
@@ -181,8 +186,10 @@ class TrainingWindows:
         """Class weight that balances the classes: negative windows per positive in an epoch."""
         return (self.n_negative_windows + self.n_hard_windows) / len(self.positives)
 
-    def epoch(self, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled (audio (B, W), labels (B,)) batches for one epoch."""
+    def epoch(
+        self, gen: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Shuffled (audio (B, W), labels (B,), loss weights (B,)) batches for one epoch."""
         d = self.device
         n_pos, n_neg, n_hard = len(self.positives), self.n_negative_windows, self.n_hard_windows
         neg_ids = torch.cat(
@@ -204,7 +211,13 @@ class TrainingWindows:
         for start in range(0, len(order), self.config.batch_size):
             batch = order[start : start + self.config.batch_size]
             labels = (kinds[batch] == POSITIVE).float()
-            yield self._windows(ids[batch], kinds[batch], gen), labels
+            from_positive = kinds[batch] != NEGATIVE
+            weights = torch.where(
+                from_positive,
+                self.positive_weights[ids[batch].where(from_positive, 0)],
+                self.negative_weights[ids[batch].where(~from_positive, 0)],
+            )
+            yield self._windows(ids[batch], kinds[batch], gen), labels, weights
 
     def _windows(
         self, ids: torch.Tensor, kinds: torch.Tensor, gen: torch.Generator

@@ -33,6 +33,7 @@ class Example:
     label: str  # positive | negative | noise
     speaker: str | None
     samples: np.ndarray  # (n,) float32, 16 kHz, silence trimmed
+    weight: float = 1.0  # loss weight: real recordings 1, synthetic ones synth.weight
 
 
 @dataclass

@@ -77,18 +77,21 @@ def marblenet_fitting(
     )
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     positive_weight = config.positive_weight or windows.balanced_positive_weight
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(positive_weight, device=device))
+    loss_fn = nn.BCEWithLogitsLoss(
+        pos_weight=torch.tensor(positive_weight, device=device), reduction="none"
+    )
 
     def epochs() -> Iterator[float]:
         for epoch in range(config.epochs):
             model.train()
             total, seen = 0.0, 0
-            for audio, labels in windows.epoch(gen):
+            for audio, labels, weights in windows.epoch(gen):
                 check_cancel(epoch)
                 with torch.autocast(device.type, enabled=use_amp):
                     with torch.autocast(device.type, enabled=False):
                         features = spec_augment(model.features(audio), config.augment, gen)
-                    loss = loss_fn(model.classify(features).float(), labels)
+                    logits = model.classify(features).float()
+                    loss = (loss_fn(logits, labels) * weights).mean()
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)

@@ -182,7 +182,7 @@ def train(
         )
     else:
         if synthetic is not None:
-            data = _with_synthetic(data, synthetic, config.synth.use)
+            data = _with_synthetic(data, synthetic, config)
         fitting = marblenet_fitting(data, config, device, gen, check_cancel, warm_start)
     log.report("data_prep", 1.0, "training data ready")
     timings["data_prep"] = time.perf_counter() - started
@@ -264,11 +264,14 @@ def train(
     return TrainResult(job_id, job_dir, export_dir, metadata, timings)
 
 
-def _with_synthetic(data: PreparedData, synthetic: SyntheticSet, use: str) -> PreparedData:
-    """MarbleNet trains on synthetic clips as more training examples of their label."""
+def _with_synthetic(
+    data: PreparedData, synthetic: SyntheticSet, config: TrainConfig
+) -> PreparedData:
+    """MarbleNet trains on synthetic clips as more examples of their label, weighted apart."""
+    use, weight = config.synth.use, config.synth.weight
     keep = [e for e in data.train if not (use == "only" and e.label == "positive")]
     extra = [
-        Example(f"synthetic-{i}", clip.label, "synthetic", clip.samples)
+        Example(f"synthetic-{i}", clip.label, "synthetic", clip.samples, weight)
         for i, clip in enumerate(synthetic.clips)
     ]
     return dataclasses.replace(data, train=keep + extra)
