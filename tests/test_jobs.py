@@ -21,8 +21,9 @@ from waketrain.store.clips import ClipMetadata, add_clip, import_directory
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 
-TINY = {"batch_size": 32, "negatives_per_positive": 1.0, "model.channels": 16,
-        "model.mel_bands": 32, "augment.hard_negatives_per_positive": 0.5}  # fmt: skip
+TINY = {"backend": "marblenet", "synth.use": "off", "batch_size": 32,
+        "negatives_per_positive": 1.0, "model.channels": 16, "model.mel_bands": 32,
+        "augment.hard_negatives_per_positive": 0.5}  # fmt: skip
 WORKER_ENV = {"WAKETRAIN_HEARTBEAT_SECONDS": "0.5", "WAKETRAIN_STALE_JOB_SECONDS": "4"}
 
 

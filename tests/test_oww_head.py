@@ -172,7 +172,9 @@ def test_second_job_through_the_cli_warm_starts_and_reuses_every_cached_embeddin
 
 
 def test_warm_start_needs_the_same_backend(registry: Registry, job: TrainResult) -> None:
-    marblenet = apply_overrides(TrainConfig(), {"synth.use": "off", "epochs": 1})
+    marblenet = apply_overrides(
+        TrainConfig(), {"backend": "marblenet", "synth.use": "off", "epochs": 1}
+    )
     with pytest.raises(
         InvalidInput, match="trained the oww_head backend; warm start needs the same"
     ):

@@ -23,6 +23,7 @@ from waketrain.training.data import Example, speaker_split
 from waketrain.training.pipeline import JobCancelled, ProgressUpdate, train
 
 TINY = {
+    "backend": "marblenet",
     "epochs": 2,
     "batch_size": 32,
     "negatives_per_positive": 1.0,

@@ -75,9 +75,10 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["marblenet", "oww_head"] = Field(
-        default="marblenet",
-        description="marblenet: a small CNN on raw audio; oww_head: a head over openWakeWord "
-        "speech embeddings, in the format the TARS wake service loads.",
+        default="oww_head",
+        description="oww_head: a head over openWakeWord speech embeddings, in the format the "
+        "TARS wake service loads (the default: far fewer false accepts from few clips, "
+        "measured by bench/accuracy.py --compare); marblenet: a small CNN on raw audio.",
     )
     window_seconds: float = Field(default=1.0, ge=0.5, le=2.0)
     hop_seconds: float = Field(default=0.1, ge=0.02, le=0.5)
