@@ -23,7 +23,7 @@ from waketrain.store.files import atomic_write_json
 from waketrain.synth.espeak import ENGLISH_VOICES, Espeak, SpeechSynthesisFailed, Voice
 from waketrain.synth.phrases import GENERIC_SPEECH, confusable_phrases
 
-GENERATOR_VERSION = 1  # bump when the same settings would produce different audio
+GENERATOR_VERSION = 3  # bump when the same settings would produce different audio
 SILENCE_DBFS = -45.0
 MAX_POSITIVE_SECONDS = 2.5  # longer would not fit the 2 s head window with any margin
 KINDS = ("positive", "confusable", "speech")

@@ -16,7 +16,7 @@ SIMILAR_CONSONANTS = {
     "p": "bm", "b": "pd", "t": "dk", "d": "tb", "k": "gt", "c": "gk", "g": "kd",
     "m": "nb", "n": "md", "f": "vs", "v": "fb", "s": "zf", "z": "s", "r": "lw", "l": "rn",
 }  # fmt: skip
-ENDINGS = ("s", "ed", "ing", "er", "y")
+ENDINGS = ("ed", "ing")
 VOWELS = set("aeiouy")
 
 # Everyday speech that should never wake the assistant; spoken by the same voices.
@@ -61,10 +61,12 @@ def _word_variants(word: str) -> set[str]:
         for keep in (0.5, 0.7):
             out.add(word[: max(2, round(len(word) * keep))])  # cut short: "compu", "tar"
         out.add(word[len(word) // 2 :])  # only the end: "puter"
-    base = word[:-1] if word[-1] in VOWELS else word
+    # A new ending replaces the last sounds ("computer" -> "computing"); a plain extension
+    # ("computers") would contain the whole phrase, which the model rightly fires on.
+    base = word[:-2] if len(word) > 3 else word[:-1]
     out.update(base + ending for ending in ENDINGS)
     out.discard(word)
-    return {v for v in out if len(v) >= 2}
+    return {v for v in out if len(v) >= 2 and not v.startswith(word)}
 
 
 def confusable_phrases(phrase: str) -> list[str]:

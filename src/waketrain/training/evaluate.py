@@ -8,7 +8,7 @@ the detector runs, so the threshold chosen here means the same thing on the boar
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +18,9 @@ from waketrain.runtime.streaming import StreamingParams, Trigger, hop_end_second
 
 FRAME_SECONDS = 1.0  # background before and after each held-out positive
 FRAME_SNR_DB = 20.0
+# A job's own held-out positives are few: each is streamed twice, in quiet and in noise, so
+# the threshold it picks is one that still hears the phrase at 10 dB SNR.
+JOB_FRAME_SNRS_DB = (20.0, 10.0)
 # Fine steps near 1: a head over speech embeddings is very sure of itself, and its useful
 # thresholds sit in the last thousandth.
 THRESHOLDS = np.round(
@@ -68,13 +71,17 @@ def frame_positives(
     positives: list[np.ndarray],
     background: list[np.ndarray],
     seed: int,
-    snr_db: float = FRAME_SNR_DB,
+    snr_db: float | Sequence[float] = FRAME_SNR_DB,
 ) -> PositiveStream:
-    """Each positive with a second of held-out background before and after, in one stream."""
+    """Each positive with a second of held-out background before and after, in one stream.
+
+    With several SNRs, every positive appears once at each.
+    """
     rng = np.random.default_rng(seed)
     pad = int(FRAME_SECONDS * SAMPLE_RATE_HZ)
     parts, spans, cursor = [], [], 0
-    for clip in positives:
+    levels = [snr_db] if isinstance(snr_db, float | int) else list(snr_db)
+    for level, clip in itertools.product(levels, positives):
         total = pad + len(clip) + pad
         bed = np.zeros(total, np.float32)
         if background:
@@ -85,7 +92,7 @@ def frame_positives(
             noise = source[start : start + total]
             signal_power = max(float(np.mean(clip**2)), 1e-10)
             noise_power = max(float(np.mean(noise**2)), 1e-10)
-            bed = noise * np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
+            bed = noise * np.sqrt(signal_power / (noise_power * 10 ** (level / 10)))
         bed[pad : pad + len(clip)] += clip
         parts.append(bed.astype(np.float32))
         spans.append(((cursor + pad) / SAMPLE_RATE_HZ, (cursor + pad + len(clip)) / SAMPLE_RATE_HZ))

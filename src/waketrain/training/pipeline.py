@@ -28,7 +28,12 @@ from waketrain.store.registry import Registry
 from waketrain.synth.generate import SyntheticSet, synthesize
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
-from waketrain.training.evaluate import EvaluationResult, evaluate_streaming, frame_positives
+from waketrain.training.evaluate import (
+    JOB_FRAME_SNRS_DB,
+    EvaluationResult,
+    evaluate_streaming,
+    frame_positives,
+)
 from waketrain.training.export import (
     build_tensorrt_engine,
     plot_confusion_matrix,
@@ -207,7 +212,7 @@ def train(
     evaluation = evaluate_streaming(
         exported.score_audio,
         exported.params,
-        frame_positives(val_positives, val_background, config.seed),
+        frame_positives(val_positives, val_background, config.seed, JOB_FRAME_SNRS_DB),
         eval_negatives,
         config.target_fa_per_hour,
     )
