@@ -175,6 +175,18 @@ def test_speaker_split_never_puts_one_speaker_on_both_sides() -> None:
     assert 0.1 < len(val_set) / len(examples) < 0.4
 
 
+def test_untagged_clips_split_by_content_whatever_their_ids() -> None:
+    def held_out(prefix: str) -> set[str]:
+        examples = [
+            Example(f"{prefix}{i}", "positive" if i % 2 else "negative", None, np.zeros(10),
+                    sha256=f"content-{i}")
+            for i in range(40)
+        ]  # fmt: skip
+        return {e.sha256 for e in speaker_split(examples, 0.2, seed=3)[1]}
+
+    assert held_out("a") == held_out("b") and len(held_out("a")) == 8
+
+
 def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
     sets = [
         arg for key, value in {**TINY, "epochs": 1}.items() for arg in ("--set", f"{key}={value}")

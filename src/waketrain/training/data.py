@@ -34,6 +34,7 @@ class Example:
     speaker: str | None
     samples: np.ndarray  # (n,) float32, 16 kHz, silence trimmed
     weight: float = 1.0  # loss weight: real recordings 1, synthetic ones synth.weight
+    sha256: str = ""  # of the stored clip: untagged clips are split by content, reproducibly
 
 
 @dataclass
@@ -89,11 +90,13 @@ def speaker_split(
 ) -> tuple[list[Example], list[Example]]:
     """About `val_fraction` of each label held out; one speaker tag never lands on both sides.
 
-    Clips without a speaker tag are their own group.
+    Clips without a speaker tag are their own group, named by their content, so the same
+    clips split the same way in every dataset and every job with the same seed.
     """
     groups: dict[str, list[Example]] = {}
     for example in examples:
-        groups.setdefault(example.speaker or f"clip:{example.clip_id}", []).append(example)
+        key = example.speaker or f"clip:{example.sha256 or example.clip_id}"
+        groups.setdefault(key, []).append(example)
     order = sorted(groups)
     random.Random(seed).shuffle(order)
     totals = {
@@ -150,7 +153,7 @@ def prepare_data(
             continue
         samples = read_clip(str(registry.layout.clip_path(dataset_id, clip.id)))
         trimmed = samples if clip.label == "noise" else _trim(samples, clip)
-        examples.append(Example(clip.id, clip.label, clip.speaker, trimmed))
+        examples.append(Example(clip.id, clip.label, clip.speaker, trimmed, sha256=clip.sha256))
 
     positives = sum(e.label == "positive" for e in examples)
     negatives = len(examples) - positives
