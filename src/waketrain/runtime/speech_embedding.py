@@ -34,8 +34,15 @@ FIRST_HEAD_CHUNK = FIRST_EMBEDDING_CHUNK + HEAD_EMBEDDINGS - 1  # 24
 HEAD_HEARD_SAMPLES = (FRAMES_PER_CHUNK * (HEAD_EMBEDDINGS - 1) + EMBEDDING_MEL_FRAMES - 1) * (
     MEL_HOP_SAMPLES
 ) + MEL_FRAME_SAMPLES  # 31712
-# The window one head score stands for in runtime.streaming terms (hop = one chunk).
-HEAD_WINDOW_SAMPLES = 199 * MEL_HOP_SAMPLES  # 31840: what is heard + the 128 samples after
+# A chunk's last 128 samples only reach a mel frame with the next chunk.
+UNHEARD_TAIL_SAMPLES = (
+    MEL_CONTEXT_SAMPLES
+    + CHUNK_SAMPLES
+    - (FRAMES_PER_CHUNK - 1) * MEL_HOP_SAMPLES
+    - MEL_FRAME_SAMPLES
+)  # 128
+# The window one head score stands for in runtime.streaming terms (hop = one chunk): 31840.
+HEAD_WINDOW_SAMPLES = HEAD_HEARD_SAMPLES + UNHEARD_TAIL_SAMPLES
 STREAM_LEAD_SAMPLES = MEL_CONTEXT_SAMPLES + FIRST_HEAD_CHUNK * CHUNK_SAMPLES  # 31200
 PCM16_SCALE = 32768.0  # the models take int16 sample values as float
 EMBEDDING_BATCH = 512
@@ -43,7 +50,8 @@ EMBEDDING_BATCH = 512
 
 def heard_span(window: int) -> tuple[int, int]:
     """Samples [start, end) of `embed()`'s input that head window `window` hears."""
-    end = MEL_CONTEXT_SAMPLES + (FIRST_HEAD_CHUNK + window + 1) * CHUNK_SAMPLES - 128
+    chunk_end = MEL_CONTEXT_SAMPLES + (FIRST_HEAD_CHUNK + window + 1) * CHUNK_SAMPLES
+    end = chunk_end - UNHEARD_TAIL_SAMPLES
     return end - HEAD_HEARD_SAMPLES, end
 
 

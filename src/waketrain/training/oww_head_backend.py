@@ -75,19 +75,18 @@ def build_head_data(
         e.samples for e in data.train if e.label == "positive"
     ]  # fmt: skip
     synthetic_clips = synthetic.clips if synthetic else []
-    # (kind, source, clip, variant); synthetic examples weigh synth.weight, real ones 1
-    jobs: list[tuple[str, str, np.ndarray, int]] = [
+    # (kind, source, clip, variant); kind: positive | confusable | speech | negative | noise
+    work: list[tuple[str, str, np.ndarray, int]] = [
         ("positive", "real", clip, v) for clip in real_positives for v in range(h.positive_variants)
     ]
-    jobs += [("positive" if c.kind == "positive" else c.kind, "synthetic", c.samples, 0)
-             for c in synthetic_clips]  # fmt: skip
-    jobs += [
+    work += [(c.kind, "synthetic", c.samples, 0) for c in synthetic_clips]
+    work += [
         (e.label, "real", e.samples, v)
         for e in data.train
         if e.label != "positive"
         for v in range(h.negative_variants)
     ]
-    for i, (kind, source, clip, variant) in enumerate(jobs):
+    for i, (kind, source, clip, variant) in enumerate(work):
         weight = 1.0 if source == "real" else synth.weight
         if kind == "positive":
             windows, labels = builder.phrase(clip, variant)
@@ -104,7 +103,7 @@ def build_head_data(
             train.add(windows, 0.0, weight)
             counts["negative"] += len(windows)
         if i % 50 == 0:
-            progress(i / (len(jobs) + len(data.val)))
+            progress(i / (len(work) + len(data.val)))
     for e in data.val:
         if e.label == "positive":
             windows, labels = builder.phrase(e.samples, 0)
