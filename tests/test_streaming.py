@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from waketrain.runtime.streaming import StreamingParams, StreamingScorer, Trigger, score_stream
+from waketrain.training.evaluate import PositiveStream, evaluate_streaming
 
 PARAMS = StreamingParams(
     sample_rate=16000,
@@ -61,3 +62,28 @@ def test_params_round_trip_through_metadata() -> None:
         "refractory_seconds": 1.0,
     }
     assert StreamingParams.from_metadata(metadata) == PARAMS
+
+
+def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_target() -> None:
+    # A "model" whose score at each 0.1 s hop is the signal's value at the end of the hop.
+    params = StreamingParams(sample_rate=16_000, window_samples=1600, hop_samples=1600,
+                             smoothing_windows=1, refractory_seconds=0.0)  # fmt: skip
+    peaks = [0.991] * 19 + [0.951]  # one positive is weaker
+    audio = np.zeros(1600 * 3 * len(peaks), np.float32)
+    spans = []
+    for k, peak in enumerate(peaks):
+        audio[1600 * (3 * k + 1) : 1600 * (3 * k + 2)] = peak
+        spans.append(((3 * k + 1) * 0.1, (3 * k + 2) * 0.1))
+    negatives = np.zeros(16_000 * 60, np.float32)
+    negatives[16_000 : 16_000 + 1600] = 0.901  # one near miss in a minute: 60 FA/h below 0.9
+
+    def choose(tolerance: float) -> float:
+        result = evaluate_streaming(
+            lambda a: a[1599::1600], params, PositiveStream(audio, spans), [negatives],
+            target_fa_per_hour=1.0, frr_tolerance=tolerance,
+        )  # fmt: skip
+        assert result.target_met and result.fa_per_hour == 0.0
+        return result.threshold
+
+    assert choose(0.0) == 0.95  # every positive caught, as high as that allows
+    assert choose(0.05) == 0.99  # one positive in 20 given up for margin

@@ -102,6 +102,13 @@ class TrainConfig(BaseModel):
         "false accepts (measured by bench/accuracy.py).",
     )
     target_fa_per_hour: float = Field(default=1.0, gt=0, le=100)
+    frr_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        le=0.5,
+        description="False rejects the threshold may add above the lowest reachable, for "
+        "margin against false accepts the few held-out negatives did not contain.",
+    )
     min_positive_clips: int = Field(default=50, ge=1)
     min_negative_clips: int = Field(default=50, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -215,6 +215,7 @@ def train(
         frame_positives(val_positives, val_background, config.seed, JOB_FRAME_SNRS_DB),
         eval_negatives,
         config.target_fa_per_hour,
+        config.frr_tolerance,
     )
     log.report(
         "eval",
@@ -372,6 +373,7 @@ def build_metadata(
         "smoothing_windows": config.smoothing_windows,
         "refractory_seconds": config.refractory_seconds,
         "target_fa_per_hour": config.target_fa_per_hour,
+        "frr_tolerance": config.frr_tolerance,
         "target_met": evaluation.target_met,
         "threshold_note": evaluation.note,
         **exported.io,
