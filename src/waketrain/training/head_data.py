@@ -68,10 +68,6 @@ class HeadExamples:
             np.concatenate(self.weights),
         )
 
-    @property
-    def count(self) -> int:
-        return sum(len(w) for w in self.windows)
-
 
 class EmbeddingCache:
     """Speech embeddings of exact audio, stored by content hash; safe to delete."""
