@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_BUILT := src/waketrain/static/index.html
+UI_SOURCES := $(shell find web/src web/index.html web/package.json web/package-lock.json \
+	web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint check-tests clean
+.PHONY: run test lint node ui browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +16,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[server,train,runtime,dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# Node.js and npm build the UI; Debian's packages when the machine has none.
+node:
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq nodejs npm >/dev/null; } || \
+		{ echo "npm is missing: install Node.js 20+ and npm"; exit 1; }
+
+web/node_modules/.package-lock.json: web/package-lock.json | node
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+$(UI_BUILT): web/node_modules/.package-lock.json $(UI_SOURCES)
+	cd web && npm run build
+
+ui: $(UI_BUILT)
+
+# Headless Chromium for tests/e2e: Debian's package (Playwright downloads no browser).
+browser:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "Chromium is missing: apt-get install chromium (as root)"; exit 1; }
+
+run: $(STAMP) $(UI_BUILT)
 	$(BIN)/waketrain serve
 
 lint: $(STAMP)
@@ -20,8 +44,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-test: lint
+test: lint $(UI_BUILT) browser
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules src/waketrain/static

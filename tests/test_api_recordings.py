@@ -187,6 +187,11 @@ def test_event_stream_resumes_from_last_seen_id(service: Service, api: httpx.Cli
                 break
     assert ids[0] == first["id"] + 1 and ids == sorted(ids)
 
+    with connect(f"{base}?after=-1", additional_headers=headers) as ws:  # from now: no history
+        create_dataset(api, "resume-now")
+        event = json.loads(ws.recv(timeout=10))
+    assert (event["type"], event["dataset_id"]) == ("dataset.created", "resume-now")
+
 
 def test_relabel_moves_counts_and_is_audited(service: Service, api: httpx.Client) -> None:
     create_dataset(api, "relabel")
@@ -320,3 +325,10 @@ def test_twenty_concurrent_uploads_all_land_once(service: Service, api: httpx.Cl
     assert {f.stem for f in clip_files(service.data_dir, "concurrent")} == ids
     assert set(labels_json(service, "concurrent")) == ids
     assert api.get("/datasets/concurrent").json()["clip_counts"]["positive"] == 20
+
+
+def test_trying_with_no_current_model_says_what_to_do(api: httpx.Client) -> None:
+    clip = next(iter(audio_files("wake/computer"))).read_bytes()
+    response = api.post("/models/current/score", files={"file": ("try.flac", clip)})
+    assert response.status_code == 404
+    assert "no current model" in response.json()["detail"]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import ADMIN_PASSWORD, Service, Worker, shared
+from tests.conftest import ADMIN_PASSWORD, Service, Worker, run_cli, shared
 from waketrain.settings import Settings
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
 from waketrain.store.clips import ClipMetadata, add_clip, import_directory
@@ -139,6 +139,35 @@ def test_bless_repoints_current_atomically(
     assert api.post(f"/jobs/{first}/bless").status_code == 200
     assert os.readlink(service.data_dir / "models" / "current").endswith(f"{first}/export")
     assert api.get("/models/current").json()["job"]["id"] == first
+
+
+def test_try_scores_a_recording_as_the_detector_would_through_both_doors(
+    service: Service, api: httpx.Client, worker: Worker
+) -> None:
+    if api.get("/models/current").json()["job"] is None:
+        wait_for(api, submit(api, epochs=1), lambda job: job["status"] == "succeeded")
+    current = api.get("/models/current").json()["job"]
+    clip = shared("wake/computer").glob("*.flac").__next__().read_bytes()
+    response = api.post("/models/current/score", files={"file": ("try.flac", clip)})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["job_id"] == current["id"]
+    assert result["threshold"] == current["metrics"]["threshold"]
+    assert len(result["times"]) == len(result["scores"]) > 0
+    assert result["times"][-1] <= result["duration_seconds"] + result["hop_seconds"]
+    pairs = zip(result["times"], result["scores"], strict=True)
+    above = [t for t, score in pairs if score >= result["threshold"]]
+    assert set(result["detections"]) <= set(above) and result["fired"] == bool(above)
+
+    path = service.data_dir.parent / "try.flac"
+    path.write_bytes(clip)
+    cli = run_cli(service.data_dir, "try", str(path))
+    assert cli.returncode == 0, cli.stderr
+    assert f"peak score {max(result['scores']):.4f}" in cli.stdout
+    assert ("fired at" in cli.stdout) == result["fired"]
+
+    garbage = api.post("/models/current/score", files={"file": ("try.wav", b"not audio" * 100)})
+    assert garbage.status_code == 415 and "WAV" in garbage.json()["detail"]
 
 
 def test_cancel_is_honoured_within_seconds(api: httpx.Client, worker: Worker) -> None:

@@ -175,6 +175,16 @@ def test_speaker_split_never_puts_one_speaker_on_both_sides() -> None:
     assert 0.1 < len(val_set) / len(examples) < 0.4
 
 
+def test_one_speaker_datasets_still_train_on_most_clips() -> None:
+    """An operator who recorded everything under one name: clips are lent, not all held out."""
+    examples = [
+        Example(f"c{i}", "positive" if i % 2 else "negative", "me", np.zeros(10)) for i in range(20)
+    ]
+    train_set, val_set = speaker_split(examples, 0.2, seed=1)
+    assert len(train_set) == 16 and len(val_set) == 4
+    assert sorted(e.label for e in val_set) == ["negative", "negative", "positive", "positive"]
+
+
 def test_untagged_clips_split_by_content_whatever_their_ids() -> None:
     def held_out(prefix: str) -> set[str]:
         examples = [

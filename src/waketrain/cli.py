@@ -231,9 +231,12 @@ def train(
         typer.echo(f"[{update.progress:4.0%}] {update.stage}: {update.message}", err=True)
 
     try:
-        config = apply_overrides(TrainConfig(), parse_set_options(set_ or []))
+        registry = _open_registry()
+        config = apply_overrides(
+            TrainConfig.service_defaults(registry.settings), parse_set_options(set_ or [])
+        )
         result = run_training(
-            _open_registry(),
+            registry,
             dataset,
             config,
             show,
@@ -295,6 +298,27 @@ def synth(
     typer.echo(f"cache {result.report.folder}")
     if out is not None:
         typer.echo(f"copied to {out}")
+
+
+@app.command("try")
+def try_model(
+    recording: Annotated[Path, typer.Argument(help="A recording (WAV, FLAC, OGG or MP3).")],
+) -> None:
+    """Score a recording with the current model as the detector would; prints when it fires."""
+    from waketrain.audio.decode import AudioRejected
+    from waketrain.jobs.tryout import score_with_current_model
+
+    try:
+        result = score_with_current_model(_open_registry(), recording.read_bytes())
+    except (WaketrainError, AudioRejected, OSError) as exc:
+        raise _fail(exc) from None
+    peak = max(result.scores, default=0.0)
+    typer.echo(f"model {result.model_id} ({result.phrase!r}), threshold {result.threshold:.4f}")
+    typer.echo(f"peak score {peak:.4f} over {result.duration_seconds:.2f} s")
+    if result.fired:
+        typer.echo("fired at " + ", ".join(f"{t:.2f} s" for t in result.detections))
+    else:
+        typer.echo("did not fire")
 
 
 @token_app.command("create")

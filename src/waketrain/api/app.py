@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.limits import BodySizeLimit
-from waketrain.api.routers import auth, datasets, docs, jobs, recordings, status
+from waketrain.api.routers import auth, datasets, docs, jobs, recordings, status, ui
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
-    routers = (status, auth, datasets, recordings, jobs, docs)
+    routers = (status, auth, datasets, recordings, jobs, docs, ui)
     for module in routers:
         app.include_router(module.router)
+    ui.mount_assets(app)
     return app

@@ -66,7 +66,7 @@ def submit_job(
     init_from: str | None = None,
 ) -> JobRecord:
     """Queue a job; refuses at once a dataset below the minimum or a bad config."""
-    config: TrainConfig = apply_overrides(TrainConfig(), overrides)
+    config = apply_overrides(TrainConfig.service_defaults(registry.settings), overrides)
     summary = dataset_summary(registry, dataset_id)
     positives = summary.clip_counts.positive
     others = summary.clip_counts.negative + summary.clip_counts.noise

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from waketrain.store.models import AuditEntry, Event
@@ -64,6 +64,12 @@ def events_after(registry: Registry, after_id: int, limit: int = 500) -> list[Ev
             select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
         )
         return [EventRecord.model_validate(row, from_attributes=True) for row in rows]
+
+
+def latest_event_id(registry: Registry) -> int:
+    """The newest event's id (0 when there is none): where a feed "from now" starts."""
+    with registry.sessions() as session:
+        return session.scalar(select(func.max(Event.id))) or 0
 
 
 def audit_trail(

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from waketrain.settings import Settings
 from waketrain.store.errors import InvalidInput, describe_validation_errors
 from waketrain.synth.generate import SynthConfig
 
@@ -111,6 +112,15 @@ class TrainConfig(BaseModel):
     )
     min_positive_clips: int = Field(default=50, ge=1)
     min_negative_clips: int = Field(default=50, ge=1)
+
+    @classmethod
+    def service_defaults(cls, settings: Settings) -> TrainConfig:
+        """Defaults with the service's training gate, the one dataset summaries report."""
+        return cls(
+            min_positive_clips=settings.min_positive_clips,
+            min_negative_clips=settings.min_negative_clips,
+        )
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(default=True, description="Mixed precision (CUDA only).")
     augment: AugmentConfig = AugmentConfig()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,12 +92,14 @@ def speaker_split(
     """About `val_fraction` of each label held out; one speaker tag never lands on both sides.
 
     Clips without a speaker tag are their own group, named by their content, so the same
-    clips split the same way in every dataset and every job with the same seed.
+    clips split the same way in every dataset and every job with the same seed. A speaker
+    with more than twice a label's held-out share stays in training (one operator who
+    recorded everything must not end up all held out); a label still short of its share
+    then lends single clips, so only then does a speaker appear on both sides.
     """
     groups: dict[str, list[Example]] = {}
     for example in examples:
-        key = example.speaker or f"clip:{example.sha256 or example.clip_id}"
-        groups.setdefault(key, []).append(example)
+        groups.setdefault(_group_key(example), []).append(example)
     order = sorted(groups)
     random.Random(seed).shuffle(order)
     totals = {
@@ -109,13 +112,25 @@ def speaker_split(
     val: list[Example] = []
     for key in order:
         members = groups[key]
-        if any(held[m.label] < wanted[m.label] for m in members):
+        counts = Counter(m.label for m in members)
+        needed = any(held[label] < wanted[label] for label in counts)
+        too_big = any(held[label] + n > 2 * wanted[label] for label, n in counts.items())
+        if needed and not too_big:
             val += members
-            for m in members:
-                held[m.label] += 1
+            held.update({label: held[label] + n for label, n in counts.items()})
         else:
             train += members
+    for label in totals:
+        short = max(wanted[label] - held[label], 0)
+        lent = [e for e in sorted(train, key=_group_key) if e.label == label][:short]
+        lent_ids = {id(e) for e in lent}
+        val += lent
+        train = [e for e in train if id(e) not in lent_ids]
     return train, val
+
+
+def _group_key(example: Example) -> str:
+    return example.speaker or f"clip:{example.sha256 or example.clip_id}"
 
 
 def prepare_data(

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from waketrain.api.deps import current_principal, get_registry
 from waketrain.jobs import artifacts, queue
 from waketrain.jobs.queue import JobRecord
+from waketrain.jobs.tryout import TryResult, score_with_current_model
 from waketrain.store.accounts import Principal
 from waketrain.store.registry import Registry
 
@@ -132,3 +133,13 @@ def current_model(registry: RegistryDep) -> CurrentModel:
         job=queue.get_job(registry, job_id),
         metadata_url=f"/jobs/{job_id}/artifacts/metadata.json",
     )
+
+
+@router.post("/models/current/score", response_model=TryResult)
+async def try_current_model(
+    registry: RegistryDep,
+    file: Annotated[UploadFile, File(description="A recording: WAV, FLAC, OGG or MP3.")],
+) -> TryResult:
+    """Score a recording with the current model exactly as the detector streams it."""
+    data = await file.read()
+    return await run_in_threadpool(score_with_current_model, registry, data)

@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from waketrain import __version__
 from waketrain.api.deps import authenticate_connection, current_principal, get_registry
 from waketrain.store.errors import AuthenticationFailed
-from waketrain.store.events import AuditRecord, EventRecord, audit_trail, events_after
+from waketrain.store.events import (
+    AuditRecord,
+    EventRecord,
+    audit_trail,
+    events_after,
+    latest_event_id,
+)
 from waketrain.store.registry import Registry
 
 router = APIRouter(tags=["status"])
@@ -50,6 +56,8 @@ def list_audit(
 async def status_stream(websocket: WebSocket, after: int = 0) -> None:
     """Stream events with id > `after` as JSON, then new ones as they are written.
 
+    `after=-1` starts from now: a page that has just loaded its state needs no history.
+
     The database is the feed, so events from other processes (workers, the CLI) arrive too,
     and a client that reconnects with its last seen id misses nothing.
     """
@@ -61,7 +69,7 @@ async def status_stream(websocket: WebSocket, after: int = 0) -> None:
         await websocket.close(code=4401, reason=str(exc)[:120])
         return
     registry: Registry = websocket.app.state.registry
-    last_id = max(after, 0)
+    last_id = after if after >= 0 else await run_in_threadpool(latest_event_id, registry)
     try:
         while True:
             batch = await run_in_threadpool(events_after, registry, last_id, BATCH_SIZE)

@@ -1,0 +1,89 @@
+"""A real service and Debian's headless Chromium, driven by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.conftest import Service, shared
+
+CHROMIUM = Path(os.environ.get("WAKETRAIN_TEST_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+# Closed network: no background traffic, no component updates, no sandbox as root in CI.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+MIN_CLIPS = 8  # the service's training gate in these tests (50 by default)
+
+
+@pytest.fixture(scope="session")
+def fake_microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real "computer" recording between stretches of silence, as a PCM16 WAV for Chromium."""
+    audio, rate = sf.read(str(next(iter(sorted(shared("wake/computer").glob("*.flac"))))))
+    pad = np.zeros(rate, dtype=audio.dtype)
+    path = tmp_path_factory.mktemp("microphone") / "microphone.wav"
+    sf.write(str(path), np.concatenate([pad, audio, pad]), rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`waketrain serve` with its embedded worker and a small training gate."""
+    service = Service(
+        tmp_path_factory.mktemp("ui-registry"),
+        env={
+            "WAKETRAIN_MIN_POSITIVE_CLIPS": str(MIN_CLIPS),
+            "WAKETRAIN_MIN_NEGATIVE_CLIPS": str(MIN_CLIPS),
+        },
+    ).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone: Path) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={fake_microphone}"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser: Browser, ui_service: Service) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=ui_service.url, viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["microphone"], origin=ui_service.url)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    yield page
+    page.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Saved for people to review what the UI looks like (the folder is not committed)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

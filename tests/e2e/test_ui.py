@@ -1,0 +1,223 @@
+"""The operator's path through the web UI in headless Chromium, against a real service.
+
+The steps share one browser page and run in order, as an operator would: log in, create a
+dataset, drop real recordings, review them, train, look at the model, record, try it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.conftest import ADMIN_PASSWORD, Service, shared
+from tests.e2e.conftest import MIN_CLIPS, screenshot
+
+DATASET = "ui-computer"
+TINY = {"backend": "marblenet", "synth.use": "off", "epochs": 2, "batch_size": 16,
+        "negatives_per_positive": 1.0, "model.channels": 16, "model.mel_bands": 32,
+        "augment.hard_negatives_per_positive": 0.5}  # fmt: skip
+TRAINING_SECONDS = 240_000  # ms: a tiny job on a 2-core CPU, with room to spare
+
+
+def recordings(folder: str, n: int) -> list[Path]:
+    return sorted(shared(folder).glob("*.flac"))[:n]
+
+
+def drop_files(page: Page, files: list[Path]) -> None:
+    """Drag and drop: the files arrive in a DataTransfer, as from a file manager."""
+    payload = [{"name": f.name, "data": base64.b64encode(f.read_bytes()).decode()} for f in files]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name, { type: "audio/flac" }));
+            }
+            return dt;
+        }""",
+        payload,
+    )
+    zone = page.get_by_test_id("upload-dropzone")
+    for event in ("dragenter", "dragover", "drop"):
+        zone.dispatch_event(event, {"dataTransfer": transfer})
+
+
+def upload_batch(page: Page, files: list[Path], label: str) -> None:
+    page.get_by_test_id("tab-upload").click()
+    page.get_by_test_id("upload-label").select_option(label)
+    page.get_by_test_id("upload-speaker").fill("crowd")
+    drop_files(page, files)
+    for f in files:
+        item = page.locator(f'[data-testid="upload-item"][data-filename="{f.name}"]').last
+        expect(item).to_have_attribute("data-state", "stored", timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def dashboard(context: BrowserContext) -> Page:
+    """A second tab on the dashboard, never reloaded: it must follow changes by itself."""
+    return context.new_page()
+
+
+def test_login_page_refuses_a_wrong_password_then_lets_the_operator_in(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_test_id("login-username")).to_be_visible()
+    screenshot(page, "01-login")
+    page.get_by_test_id("login-username").fill("admin")
+    page.get_by_test_id("login-password").fill("wrong password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("login-error")).to_contain_text(re.compile("password", re.I))
+    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("new-dataset-phrase")).to_be_visible()
+
+
+def test_create_dataset_from_the_dashboard(page: Page, dashboard: Page) -> None:
+    page.get_by_test_id("new-dataset-id").fill("Bad Id!")
+    page.get_by_test_id("new-dataset-phrase").fill("computer")
+    page.get_by_test_id("new-dataset-submit").click()
+    expect(page.get_by_test_id("new-dataset-error")).to_be_visible()
+    page.get_by_test_id("new-dataset-id").fill(DATASET)
+    page.get_by_test_id("new-dataset-submit").click()
+    card = page.locator(f'[data-testid="dataset-card"][data-dataset-id="{DATASET}"]')
+    expect(card.get_by_test_id("card-total-clips")).to_have_text("0")
+    dashboard.goto("/")  # same browser context: already logged in
+    expect(dashboard.locator(f'[data-dataset-id="{DATASET}"]')).to_be_visible()
+    card.click()
+    expect(page.get_by_test_id("train-button")).to_be_disabled()
+
+
+def test_dropped_recordings_fill_the_table_and_the_dashboard_without_reload(
+    page: Page, dashboard: Page
+) -> None:
+    positives = recordings("wake/computer", MIN_CLIPS - 2)
+    negatives = recordings("wake/snowboy", MIN_CLIPS)
+    upload_batch(page, positives, "positive")
+    upload_batch(page, negatives, "negative")
+    screenshot(page, "03-upload")
+    total = len(positives) + len(negatives)
+
+    page.get_by_test_id("tab-recordings").click()
+    expect(page.get_by_test_id("recordings-total")).to_have_text(str(total))
+    expect(page.get_by_test_id("recording-row")).to_have_count(total)
+    card = dashboard.locator(f'[data-testid="dataset-card"][data-dataset-id="{DATASET}"]')
+    expect(card.get_by_test_id("card-total-clips")).to_have_text(str(total))
+    expect(card.get_by_test_id("card-positive")).to_have_text(str(len(positives)))
+    expect(card.get_by_test_id("card-negative")).to_have_text(str(len(negatives)))
+    screenshot(dashboard, "02-dashboard")
+
+    # Below the gate: Train says why it is disabled.
+    expect(page.get_by_test_id("train-button")).to_be_disabled()
+    expect(page.get_by_test_id("train-blockers")).to_contain_text("positive")
+
+
+def test_a_clip_plays_and_can_be_discarded_and_restored(page: Page, ui_service: Service) -> None:
+    row = page.get_by_test_id("recording-row").first
+    clip_id = row.get_attribute("data-clip-id")
+    row.click()
+    expect(page.get_by_test_id("waveform").locator("div").first).to_be_visible()
+    page.get_by_test_id("play-toggle").click()
+    expect(page.get_by_test_id("play-toggle")).to_have_attribute("data-playing", "true")
+    screenshot(page, "04-recordings")
+    page.get_by_test_id("play-toggle").click()
+
+    row.get_by_test_id("row-discard").click()
+    with ui_service.client() as api:
+        expect(page.get_by_test_id("recordings-total")).to_have_text(str(2 * MIN_CLIPS - 3))
+        assert api.get(f"/recordings/{clip_id}").json()["deleted_at"] is not None
+        page.get_by_test_id("filter-deleted").select_option("only")
+        discarded = page.locator(f'[data-testid="recording-row"][data-clip-id="{clip_id}"]')
+        expect(discarded).to_have_attribute("data-deleted", "true")
+        discarded.get_by_test_id("row-discard").click()
+        expect(discarded).to_have_count(0)
+        assert api.get(f"/recordings/{clip_id}").json()["deleted_at"] is None
+    page.get_by_test_id("filter-deleted").select_option("exclude")
+    expect(page.get_by_test_id("recordings-total")).to_have_text(str(2 * MIN_CLIPS - 2))
+
+
+def test_train_is_enabled_only_at_the_minimum_and_its_modal_follows_the_job(
+    page: Page, ui_service: Service
+) -> None:
+    upload_batch(page, recordings("wake/computer", MIN_CLIPS)[-2:], "positive")
+    expect(page.get_by_test_id("train-button")).to_be_enabled()
+    expect(page.get_by_test_id("train-blockers")).to_have_count(0)
+
+    page.get_by_test_id("train-advanced").click()
+    page.get_by_test_id("train-overrides").fill(json.dumps(TINY))
+    page.get_by_test_id("train-button").click()
+    modal = page.get_by_test_id("training-modal")
+    expect(modal).to_be_visible()
+    expect(page.get_by_test_id("training-status")).to_have_text(re.compile("queued|running"))
+
+    page.reload()  # the modal reconnects to the job's events
+    expect(page.get_by_test_id("training-modal")).to_be_visible(timeout=15_000)
+    status = page.get_by_test_id("training-status")
+    expect(status).to_have_text(re.compile("succeeded|failed|cancelled"), timeout=TRAINING_SECONDS)
+    expect(status).to_have_text("succeeded")
+    expect(page.get_by_test_id("training-log")).to_contain_text("exported")
+    screenshot(page, "05-training")
+    page.get_by_test_id("training-close").click()
+    expect(modal).to_have_count(0)
+
+
+def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: Service) -> None:
+    page.get_by_test_id("tab-models").click()
+    row = page.locator('[data-testid="model-row"][data-status="succeeded"]').first
+    expect(row).to_be_visible()
+    expect(row.get_by_test_id("model-current-badge")).to_be_visible()
+    expand = row.get_by_test_id("model-expand")
+    if expand.count():
+        expand.click()
+    det = page.get_by_test_id("model-det").first
+    expect(det).to_be_visible()
+    loaded = "(img) => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=det.element_handle())
+    job_id = row.get_attribute("data-job-id")
+    href = page.get_by_test_id("model-download-onnx").first.get_attribute("href")
+    assert href == f"/jobs/{job_id}/artifacts/wake_model.onnx"
+    screenshot(page, "06-models")
+
+
+def test_recorder_encodes_16k_wav_in_the_browser_and_stores_it(
+    page: Page, ui_service: Service
+) -> None:
+    page.bring_to_front()  # a background tab is throttled to a frame or two a second
+    page.get_by_test_id("tab-record").click()
+    page.get_by_test_id("record-label").select_option("positive")
+    page.get_by_test_id("record-speaker").fill("browser")
+    page.get_by_test_id("record-start").click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=record-level]')"
+        "?.getAttribute('data-level')) > 0.01"
+    )
+    page.wait_for_timeout(2500)
+    page.get_by_test_id("record-stop").click()
+    expect(page.get_by_test_id("record-preview")).to_be_visible()
+    recorded = float(page.get_by_test_id("record-duration").inner_text())
+    screenshot(page, "07-record")
+    page.get_by_test_id("record-keep").click()
+
+    with ui_service.client() as api:
+        for _ in range(50):
+            items = api.get(f"/datasets/{DATASET}/recordings", params={"speaker": "browser"})
+            if items.json()["total"]:
+                break
+            page.wait_for_timeout(200)
+        clip = items.json()["items"][0]
+    assert clip["source"] == "record" and clip["label"] == "positive"
+    assert clip["original_format"] == "WAV" and clip["original_sample_rate"] == 16_000
+    assert recorded >= 2.5 and abs(clip["duration_seconds"] - recorded) < 0.1
+
+
+def test_try_it_scores_a_browser_recording_with_the_current_model(page: Page) -> None:
+    page.get_by_test_id("tab-try").click()
+    page.get_by_test_id("try-start").click()
+    page.wait_for_timeout(3000)
+    page.get_by_test_id("try-stop").click()
+    expect(page.get_by_test_id("try-chart")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("try-result")).to_contain_text(re.compile("fire", re.I))
+    screenshot(page, "08-try")

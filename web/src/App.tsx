@@ -1,0 +1,75 @@
+import { useCallback, useEffect, useState } from "react";
+import { api, setUnauthorizedHandler, type Me } from "./api";
+import { EventsProvider } from "./events";
+import { NotificationsProvider } from "./notifications";
+import { useHashRoute } from "./router";
+import { Header } from "./components/Header";
+import { Toasts } from "./components/Toasts";
+import { LoginPage } from "./components/LoginPage";
+import { Dashboard } from "./components/dashboard/Dashboard";
+import { DatasetPage } from "./components/dataset/DatasetPage";
+import { JobNotifier } from "./components/JobNotifier";
+
+type Session = { state: "checking" } | { state: "anonymous" } | { state: "signed-in"; me: Me };
+
+export function App() {
+  const [session, setSession] = useState<Session>({ state: "checking" });
+
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .me()
+      .then((me) => !cancelled && setSession({ state: "signed-in", me }))
+      .catch(() => !cancelled && setSession({ state: "anonymous" }));
+    setUnauthorizedHandler(() => setSession({ state: "anonymous" }));
+    return () => {
+      cancelled = true;
+      setUnauthorizedHandler(null);
+    };
+  }, []);
+
+  const logout = useCallback(async () => {
+    try {
+      await api.logout();
+    } finally {
+      setSession({ state: "anonymous" });
+    }
+  }, []);
+
+  return (
+    <NotificationsProvider>
+      {session.state === "checking" && <div className="splash">Loading…</div>}
+      {session.state === "anonymous" && (
+        <LoginPage onLoggedIn={(me) => setSession({ state: "signed-in", me })} />
+      )}
+      {session.state === "signed-in" && (
+        <EventsProvider>
+          <JobNotifier />
+          <Header me={session.me} onLogout={logout} />
+          <main className="page">
+            <Routes />
+          </main>
+        </EventsProvider>
+      )}
+      <Toasts />
+    </NotificationsProvider>
+  );
+}
+
+function Routes() {
+  const route = useHashRoute();
+  const match = /^\/datasets\/([^/]+)\/?$/.exec(route.path);
+  if (match) {
+    const datasetId = decodeURIComponent(match[1]);
+    return <DatasetPage key={datasetId} datasetId={datasetId} params={route.params} />;
+  }
+  if (route.path === "/" || route.path === "") return <Dashboard />;
+  return (
+    <div className="empty-state">
+      <h2>Page not found</h2>
+      <p>
+        Nothing lives at <code>{route.path}</code>. <a href="#/">Back to the datasets</a>.
+      </p>
+    </div>
+  );
+}

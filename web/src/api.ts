@@ -1,0 +1,394 @@
+// Typed client for the waketrain API (same origin, cookie session).
+
+export type Label = "positive" | "negative" | "noise";
+export const LABELS: Label[] = ["positive", "negative", "noise"];
+export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export const FINAL_JOB_STATUSES: JobStatus[] = ["succeeded", "failed", "cancelled"];
+export type Stage = "data_prep" | "training" | "eval" | "export";
+export const STAGES: Stage[] = ["data_prep", "training", "eval", "export"];
+
+export interface Me {
+  username: string;
+  is_admin: boolean;
+}
+
+export interface LabelCounts {
+  positive: number;
+  negative: number;
+  noise: number;
+}
+
+export interface JobMetrics {
+  frr?: number;
+  fa_per_hour?: number;
+  auc?: number;
+  accuracy?: number;
+  threshold?: number;
+  target_met?: boolean;
+  model_id?: string;
+  [key: string]: unknown;
+}
+
+export interface LastJob {
+  id: string;
+  status: JobStatus;
+  created_at: string;
+  metrics: JobMetrics | null;
+}
+
+export interface DatasetSummary {
+  id: string;
+  phrase: string;
+  description: string | null;
+  created_at: string;
+  created_by: string;
+  clip_counts: LabelCounts;
+  deleted_clips: number;
+  minutes: LabelCounts;
+  total_minutes: number;
+  balance: { positive_share: number | null; warning: string | null };
+  mean_snr_db: number | null;
+  quality: {
+    analyzed: number;
+    pending_analysis: number;
+    low_quality: number;
+    clipped: number;
+    near_silent: number;
+    positives_without_speech: number;
+    duplicate_clips: number;
+  };
+  last_reviewed_by: string | null;
+  last_reviewed_at: string | null;
+  ready_to_train: boolean;
+  training_blockers: string[];
+  last_job: LastJob | null;
+}
+
+export interface DatasetCreate {
+  id: string;
+  phrase: string;
+  description?: string | null;
+}
+
+export interface ClipRecord {
+  id: string;
+  dataset_id: string;
+  label: Label;
+  speaker: string | null;
+  source: string;
+  notes: string | null;
+  original_filename: string | null;
+  original_format: string;
+  original_sample_rate: number;
+  original_channels: number;
+  duration_seconds: number;
+  sha256: string;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  analyzed_at: string | null;
+  quality_score: number | null;
+  quality_reasons: string[] | null;
+  peak_dbfs: number | null;
+  rms_dbfs: number | null;
+  clipping_ratio: number | null;
+  snr_db: number | null;
+  speech_seconds: number | null;
+  speech_start_seconds: number | null;
+  speech_end_seconds: number | null;
+  deleted_at: string | null;
+  deleted_by: string | null;
+}
+
+export type SortKey = "created_at" | "duration_seconds" | "speaker" | "quality_score" | "label";
+export type DeletedFilter = "exclude" | "include" | "only";
+
+export interface ClipQuery {
+  label?: Label | "";
+  speaker?: string;
+  deleted: DeletedFilter;
+  sort: SortKey;
+  order: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
+export interface ClipPage {
+  total: number;
+  limit: number;
+  offset: number;
+  items: ClipRecord[];
+}
+
+export interface ClipUpdate {
+  label?: Label;
+  speaker?: string | null;
+  notes?: string | null;
+}
+
+export interface ClipMetadata {
+  label: Label;
+  speaker?: string | null;
+  notes?: string | null;
+  source: "upload" | "record";
+}
+
+export interface JobRecord {
+  id: string;
+  dataset_id: string;
+  status: JobStatus;
+  stage: Stage | null;
+  progress: number;
+  eta_seconds: number | null;
+  config: Record<string, unknown>;
+  init_from: string | null;
+  worker_id: string | null;
+  heartbeat_at: string | null;
+  attempt: number;
+  cancel_requested: boolean;
+  error: string | null;
+  metrics: JobMetrics | null;
+  export_dir: string | null;
+  created_by: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface CurrentModel {
+  job: JobRecord | null;
+  metadata_url: string | null;
+}
+
+export interface ScoreResult {
+  job_id: string;
+  model_id: string;
+  phrase: string;
+  threshold: number;
+  hop_seconds: number;
+  times: number[];
+  scores: number[];
+  fired: boolean;
+  detections: number[];
+  duration_seconds: number;
+}
+
+export interface DeployTarget {
+  configured: boolean;
+  target: string | null;
+  reason: string | null;
+}
+
+export type DeploymentStatus =
+  | "pending"
+  | "transferring"
+  | "applying"
+  | "succeeded"
+  | "rolled_back"
+  | "failed";
+export const FINAL_DEPLOYMENT_STATUSES: DeploymentStatus[] = ["succeeded", "rolled_back", "failed"];
+
+export interface Deployment {
+  id: string;
+  job_id?: string;
+  status: DeploymentStatus;
+  log: string;
+  error: string | null;
+  [key: string]: unknown;
+}
+
+export interface EventRecord {
+  id: number;
+  type: string;
+  dataset_id: string | null;
+  payload: Record<string, unknown>;
+  created_at: string;
+}
+
+/** An API refusal; `detail` is the server's sentence, shown to the operator as it is. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly detail: string;
+
+  constructor(status: number, detail: string) {
+    super(detail);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/** Server clock minus browser clock (ms), from the Date header; events are stamped by the server. */
+let serverClockOffsetMs = 0;
+function noteServerDate(header: string | null): void {
+  const server = header ? Date.parse(header) : NaN;
+  if (!Number.isNaN(server)) serverClockOffsetMs = server - Date.now();
+}
+export function serverNow(): number {
+  return Date.now() + serverClockOffsetMs;
+}
+
+/** Called on any 401 after login, so the app can return to the login page. */
+let onUnauthorized: (() => void) | null = null;
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  onUnauthorized = handler;
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) return error.detail;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** The `detail` sentence of an error body, or a plain description of the status. */
+export function detailFromBody(status: number, body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === "object" && "detail" in parsed) {
+      const detail = (parsed as { detail: unknown }).detail;
+      if (typeof detail === "string") return detail;
+      if (detail !== undefined) return JSON.stringify(detail);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  if (status === 0) return "The server could not be reached; check the connection and try again.";
+  const text = body.trim();
+  if (text && text.length < 300 && !text.startsWith("<")) return text;
+  return `The server answered HTTP ${status}.`;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, form?: FormData): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: body !== undefined ? { "Content-Type": "application/json" } : undefined,
+      body: form ?? (body !== undefined ? JSON.stringify(body) : undefined),
+    });
+  } catch {
+    throw new ApiError(0, detailFromBody(0, ""));
+  }
+  noteServerDate(response.headers.get("Date"));
+  const text = await response.text();
+  if (!response.ok) {
+    if (response.status === 401 && path !== "/auth/login" && path !== "/auth/me") {
+      onUnauthorized?.();
+    }
+    throw new ApiError(response.status, detailFromBody(response.status, text));
+  }
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  me: () => request<Me>("GET", "/auth/me"),
+  login: (username: string, password: string) =>
+    request<Me>("POST", "/auth/login", { username, password }),
+  logout: () => request<void>("POST", "/auth/logout"),
+
+  listDatasets: () => request<DatasetSummary[]>("GET", "/datasets"),
+  createDataset: (spec: DatasetCreate) => request<DatasetSummary>("POST", "/datasets", spec),
+  getDataset: (id: string) => request<DatasetSummary>("GET", `/datasets/${enc(id)}`),
+
+  listRecordings: (datasetId: string, q: ClipQuery) =>
+    request<ClipPage>(
+      "GET",
+      `/datasets/${enc(datasetId)}/recordings${query({
+        label: q.label,
+        speaker: q.speaker,
+        deleted: q.deleted,
+        sort: q.sort,
+        order: q.order,
+        limit: q.limit,
+        offset: q.offset,
+      })}`,
+    ),
+  updateRecording: (clipId: string, update: ClipUpdate) =>
+    request<ClipRecord>("PATCH", `/recordings/${enc(clipId)}`, update),
+  discardRecording: (clipId: string) => request<ClipRecord>("DELETE", `/recordings/${enc(clipId)}`),
+  restoreRecording: (clipId: string) =>
+    request<ClipRecord>("POST", `/recordings/${enc(clipId)}/restore`),
+
+  train: (datasetId: string, overrides: Record<string, unknown>) =>
+    request<JobRecord>("POST", "/train", { dataset_id: datasetId, config_overrides: overrides }),
+  listJobs: (datasetId: string) => request<JobRecord[]>("GET", `/jobs${query({ dataset_id: datasetId })}`),
+  getJob: (jobId: string) => request<JobRecord>("GET", `/jobs/${enc(jobId)}`),
+  cancelJob: (jobId: string) => request<JobRecord>("POST", `/jobs/${enc(jobId)}/cancel`),
+  blessJob: (jobId: string) => request<JobRecord>("POST", `/jobs/${enc(jobId)}/bless`),
+  currentModel: () => request<CurrentModel>("GET", "/models/current"),
+  scoreWithCurrentModel: (wav: Blob, filename: string) => {
+    const form = new FormData();
+    form.append("file", wav, filename);
+    return request<ScoreResult>("POST", "/models/current/score", undefined, form);
+  },
+
+  deployTarget: () => request<DeployTarget>("GET", "/deploy/target"),
+  startDeployment: (jobId: string) => request<Deployment>("POST", "/deploy", { job_id: jobId }),
+  getDeployment: (id: string) => request<Deployment>("GET", `/deployments/${enc(id)}`),
+};
+
+export const urls = {
+  clipAudio: (clipId: string) => `/recordings/${enc(clipId)}/audio`,
+  artifact: (jobId: string, name: string) => `/jobs/${enc(jobId)}/artifacts/${enc(name)}`,
+  bundle: (jobId: string) => `/jobs/${enc(jobId)}/artifacts.zip`,
+  jobLogs: (jobId: string) => `/jobs/${enc(jobId)}/logs?follow=true`,
+};
+
+export interface UploadHandle {
+  promise: Promise<ClipRecord>;
+  abort: () => void;
+}
+
+/** Upload one audio file with XMLHttpRequest, for per-file progress (fetch has no upload progress). */
+export function uploadRecording(
+  datasetId: string,
+  file: Blob,
+  filename: string,
+  metadata: ClipMetadata,
+  onProgress: (fraction: number) => void,
+): UploadHandle {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<ClipRecord>((resolve, reject) => {
+    const form = new FormData();
+    form.append("file", file, filename);
+    form.append("metadata", JSON.stringify(metadata));
+    xhr.open("POST", `/datasets/${enc(datasetId)}/recordings`);
+    xhr.withCredentials = true;
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve(JSON.parse(xhr.responseText) as ClipRecord);
+      } else {
+        if (xhr.status === 401) onUnauthorized?.();
+        reject(new ApiError(xhr.status, detailFromBody(xhr.status, xhr.responseText)));
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(0, detailFromBody(0, "")));
+    xhr.onabort = () => reject(new ApiError(0, "Upload cancelled."));
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+/** Server timestamps are UTC; tolerate ones without a zone suffix. */
+export function parseTime(value: string | null | undefined): Date | null {
+  if (!value) return null;
+  const hasZone = /(Z|[+-]\d\d:?\d\d)$/.test(value);
+  const date = new Date(hasZone ? value : `${value}Z`);
+  return Number.isNaN(date.getTime()) ? null : date;
+}

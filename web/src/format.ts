@@ -1,0 +1,67 @@
+import { parseTime } from "./api";
+
+export function formatDateTime(value: string | null | undefined): string {
+  const date = parseTime(value);
+  if (!date) return "—";
+  return date.toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+export function formatSeconds(seconds: number | null | undefined, digits = 1): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+  return `${seconds.toFixed(digits)} s`;
+}
+
+/** "1 h 02 min", "3 min 05 s", "42 s". */
+export function formatSpan(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "—";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+export function spanBetween(start: string | null, end: string | null): number | null {
+  const a = parseTime(start);
+  const b = parseTime(end);
+  return a && b ? (b.getTime() - a.getTime()) / 1000 : null;
+}
+
+export function formatPercent(fraction: number | null | undefined, digits = 1): string {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return "—";
+  return `${(fraction * 100).toFixed(digits)} %`;
+}
+
+export function formatNumber(value: number | null | undefined, digits = 2): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  return value.toFixed(digits);
+}
+
+export function formatMinutes(minutes: number): string {
+  return minutes < 10 ? minutes.toFixed(1) : minutes.toFixed(0);
+}
+
+export function stageLabel(stage: string | null | undefined): string {
+  switch (stage) {
+    case "data_prep":
+      return "Data prep";
+    case "training":
+      return "Training";
+    case "eval":
+      return "Evaluation";
+    case "export":
+      return "Export";
+    default:
+      return stage ?? "—";
+  }
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
