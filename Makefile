@@ -8,7 +8,7 @@ UI_SOURCES := $(shell find web/src web/index.html web/package.json web/package-l
 	web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint node ui browser clean
+.PHONY: run test lint node ui test-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,14 @@ $(UI_BUILT): web/node_modules/.package-lock.json $(UI_SOURCES)
 
 ui: $(UI_BUILT)
 
-# Headless Chromium for tests/e2e: Debian's package (Playwright downloads no browser).
-browser:
-	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-		apt-get install -y -qq chromium >/dev/null; } || \
-		{ echo "Chromium is missing: apt-get install chromium (as root)"; exit 1; }
+# The real parts tests start: headless Chromium for tests/e2e (Playwright downloads no
+# browser), OpenSSH's server as the board, shellcheck for the board's script.
+TEST_TOOLS := $(CHROMIUM):chromium /usr/sbin/sshd:openssh-server /usr/bin/shellcheck:shellcheck
+test-tools:
+	@missing="$$(for t in $(TEST_TOOLS); do [ -x "$${t%%:*}" ] || echo "$${t#*:}"; done)"; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq $$missing >/dev/null; } || \
+		{ echo "missing: $$missing (apt-get install them as root)"; exit 1; }
 
 run: $(STAMP) $(UI_BUILT)
 	$(BIN)/waketrain serve
@@ -44,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-test: lint $(UI_BUILT) browser
+test: lint $(UI_BUILT) test-tools
 	$(BIN)/pytest
 
 clean:

@@ -321,6 +321,49 @@ def try_model(
         typer.echo("did not fire")
 
 
+@app.command()
+def deploy(
+    job: Annotated[
+        str | None, typer.Option(help="Job whose model to ship (default: the current model).")
+    ] = None,
+) -> None:
+    """Ship a model to the board over SSH and apply it there; rolls back if it fails."""
+    from waketrain.deploy.service import run_deployment, start_deployment
+
+    try:
+        registry = _open_registry()
+        started = start_deployment(registry, job, actor=os.environ.get("USER", "cli"))
+        typer.echo(f"deployment {started.id}", err=True)
+        result = run_deployment(registry, started.id, on_log=lambda s: typer.echo(s, err=True))
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(result.remote_stdout or "", nl=False)
+    typer.echo(result.remote_stderr or "", nl=False, err=True)
+    typer.echo(f"{result.status} on {result.target}")
+    if result.status != "succeeded":
+        raise typer.Exit(code=1)
+
+
+@app.command("pin-host-key")
+def pin_host_key(
+    yes: Annotated[bool, typer.Option("--yes", help="Trust the key without asking.")] = False,
+) -> None:
+    """Fetch the board's SSH host key and add it to the known_hosts deploys verify against."""
+    import asyncio
+
+    from waketrain.deploy.service import deploy_target
+    from waketrain.deploy.ssh import pin_host_key as pin
+
+    try:
+        target = deploy_target(_open_registry())
+        if not yes:
+            typer.confirm(f"Trust whatever key {target.host}:{target.port} offers now?", abort=True)
+        fingerprint = asyncio.run(pin(target.host, target.port, target.known_hosts))
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"pinned {target.host}:{target.port} {fingerprint} in {target.known_hosts}")
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,30 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("DEPLOY_KNOWN_HOSTS"),
         description="known_hosts file the board's host key is verified against.",
+    )
+    deploy_target: Literal["detector", "tars-compose"] = Field(
+        default="detector",
+        validation_alias=AliasChoices("DEPLOY_TARGET"),
+        description="What runs the model on the board: this project's detector, or py-tars's "
+        "wake-activation service (an oww_head export placed in its checkout).",
+    )
+    deploy_health_command: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DEPLOY_HEALTH_COMMAND"),
+        description="Check run on the board after the post command; failing rolls back "
+        "(default: the model loads and scores a second of silence).",
+    )
+    deploy_keep_releases: int = Field(
+        default=3,
+        ge=2,
+        validation_alias=AliasChoices("DEPLOY_KEEP_RELEASES"),
+        description="Releases kept on the board, current and previous included.",
+    )
+    deploy_attempts: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=AliasChoices("DEPLOY_ATTEMPTS"),
+        description="Tries to reach the board and upload before a deploy fails.",
     )
     stt_wake_model_path: Path = Field(
         default=Path("/models/wake_model.onnx"),

@@ -30,7 +30,11 @@ def recordings(folder: str, n: int) -> list[Path]:
 
 def drop_files(page: Page, files: list[Path]) -> None:
     """Drag and drop: the files arrive in a DataTransfer, as from a file manager."""
-    payload = [{"name": f.name, "data": base64.b64encode(f.read_bytes()).decode()} for f in files]
+    drop_bytes(page, {f.name: f.read_bytes() for f in files})
+
+
+def drop_bytes(page: Page, files: dict[str, bytes]) -> None:
+    payload = [{"name": n, "data": base64.b64encode(data).decode()} for n, data in files.items()]
     transfer = page.evaluate_handle(
         """(files) => {
             const dt = new DataTransfer();
@@ -98,6 +102,10 @@ def test_dropped_recordings_fill_the_table_and_the_dashboard_without_reload(
     negatives = recordings("wake/snowboy", MIN_CLIPS)
     upload_batch(page, positives, "positive")
     upload_batch(page, negatives, "negative")
+    drop_bytes(page, {"notes.wav": b"these are my notes, not audio" * 10})
+    refused = page.locator('[data-testid="upload-item"][data-filename="notes.wav"]')
+    expect(refused).to_have_attribute("data-state", "error")
+    expect(refused.get_by_test_id("upload-error")).to_contain_text("recognised by content")
     screenshot(page, "03-upload")
     total = len(positives) + len(negatives)
 

@@ -132,6 +132,28 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class Deployment(Base):
+    """One attempt to ship a job's model to the board and apply it there."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(63))
+    target: Mapped[str] = mapped_column(String(512), index=True)
+    # pending|transferring|applying|succeeded|rolled_back|failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    bundle: Mapped[str | None] = mapped_column(String(512))
+    log: Mapped[str] = mapped_column(Text, default="")
+    remote_stdout: Mapped[str | None] = mapped_column(Text)
+    remote_stderr: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+
+
 class Event(Base):
     """Append-only change feed; the WebSocket streams it from a client's last seen id."""
 

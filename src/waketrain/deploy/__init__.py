@@ -1,0 +1,1 @@
+"""Ship an export to the board: bundle, SSH transfer, remote apply with rollback."""

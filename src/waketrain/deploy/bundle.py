@@ -1,0 +1,78 @@
+"""The deploy bundle: an export folder, the remote script and a checksum, in `transfers/`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from waketrain.jobs.queue import get_job
+from waketrain.store.errors import InvalidInput
+from waketrain.store.files import atomic_write_bytes
+from waketrain.store.registry import Registry
+
+SCRIPT_NAME = "deploy_hotword.sh"
+# Installed wheels carry the script inside the package; a checkout keeps it in deploy/remote/.
+SCRIPT_PATHS = (
+    Path(__file__).resolve().parent / SCRIPT_NAME,
+    Path(__file__).resolve().parents[3] / "deploy" / "remote" / SCRIPT_NAME,
+)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    sha256: str
+    model_id: str
+    backend: str
+
+    @property
+    def checksum_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".sha256")
+
+
+def remote_script() -> bytes:
+    for path in SCRIPT_PATHS:
+        if path.is_file():
+            return path.read_bytes()
+    raise FileNotFoundError(f"{SCRIPT_NAME} is missing from the installation")
+
+
+def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    archive.addfile(info, io.BytesIO(data))
+
+
+def build_bundle(registry: Registry, job_id: str) -> Bundle:
+    """`transfers/<UTC stamp>-<model_id>.tar.gz` (+ `.sha256`) of a succeeded job's export."""
+    job = get_job(registry, job_id)
+    if job.status != "succeeded" or not job.export_dir:
+        raise InvalidInput(f"Job {job_id} is {job.status}; only a succeeded job can be deployed.")
+    export = registry.layout.root / job.export_dir
+    metadata = json.loads((export / "metadata.json").read_text())
+    model_id, backend = str(metadata["model_id"]), str(metadata.get("backend", "marblenet"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(export.iterdir()):
+            if path.is_file():
+                archive.add(path, f"model/{path.name}")
+        env = (
+            f"MODEL_ID={model_id}\nBACKEND={backend}\nJOB_ID={job.id}\n"
+            f"THRESHOLD={metadata['threshold']}\n"
+            f"REFRACTORY_SECONDS={metadata['refractory_seconds']}\n"
+        )
+        _add_bytes(archive, "bundle.env", env.encode())
+        _add_bytes(archive, SCRIPT_NAME, remote_script(), mode=0o755)
+    data = buffer.getvalue()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = registry.layout.transfers / f"{stamp}-{model_id}.tar.gz"
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(path, data)
+    # sha256sum's format, so `sha256sum -c` works on the board too.
+    atomic_write_bytes(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n".encode())
+    return Bundle(path, digest, model_id, backend)

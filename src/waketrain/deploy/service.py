@@ -1,0 +1,222 @@
+"""Deployments: start one (refused while another runs to the same board), run it, record it.
+
+The one core behind `waketrain deploy` and `POST /deploy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from waketrain.deploy.bundle import build_bundle
+from waketrain.deploy.ssh import APPLIED, REFUSED, ROLLED_BACK, DeployFailed, Target, ship
+from waketrain.jobs.queue import current_job_id, get_job
+from waketrain.store.errors import Conflict, InvalidInput, NotFound
+from waketrain.store.events import record_audit, record_event
+from waketrain.store.files import file_lock
+from waketrain.store.models import Deployment, utcnow
+from waketrain.store.registry import Registry
+
+ACTIVE = ("pending", "transferring", "applying")
+
+
+class DeploymentRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    job_id: str
+    dataset_id: str
+    target: str
+    status: str
+    attempts: int
+    bundle: str | None
+    log: str
+    remote_stdout: str | None
+    remote_stderr: str | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DeployTarget(BaseModel):
+    configured: bool
+    target: str | None
+    reason: str | None
+
+
+def deploy_target(registry: Registry) -> Target:
+    """The board from the DEPLOY_* settings; InvalidInput names what is missing."""
+    return Target.from_settings(registry.settings, registry.layout.root / "known_hosts")
+
+
+def describe_target(registry: Registry) -> DeployTarget:
+    try:
+        return DeployTarget(configured=True, target=deploy_target(registry).describe(), reason=None)
+    except InvalidInput as exc:
+        return DeployTarget(configured=False, target=None, reason=str(exc))
+
+
+def start_deployment(registry: Registry, job_id: str | None, actor: str) -> DeploymentRecord:
+    """Record a pending deployment of the job's model (default: the current model)."""
+    target = deploy_target(registry)
+    job_id = job_id or current_job_id(registry)
+    if job_id is None:
+        raise InvalidInput("There is no current model to deploy; name a job.")
+    job = get_job(registry, job_id)
+    if job.status != "succeeded":
+        raise InvalidInput(f"Job {job_id} is {job.status}; only a succeeded job can be deployed.")
+    if target.profile == "tars-compose" and job.config.get("backend") != "oww_head":
+        raise InvalidInput(
+            "The tars-compose target runs openWakeWord heads only; train with backend=oww_head "
+            "or deploy to DEPLOY_TARGET=detector."
+        )
+    with file_lock(registry.layout.locks / "deploy.lock"), registry.sessions.begin() as session:
+        running = session.scalar(
+            select(Deployment).where(
+                Deployment.target == target.describe(), Deployment.status.in_(ACTIVE)
+            )
+        )
+        if running is not None:
+            raise Conflict(
+                f"Deployment {running.id} to {target.describe()} is still {running.status}; "
+                "wait for it to finish."
+            )
+        row = Deployment(
+            id=str(uuid.uuid4()),
+            job_id=job.id,
+            dataset_id=job.dataset_id,
+            target=target.describe(),
+            status="pending",
+            attempts=0,
+            log="",
+            created_by=actor,
+        )
+        session.add(row)
+        session.flush()  # fills in the defaults (created_at) the record shows
+        _event(session, row)
+        record_audit(session, actor, "deploy", "job", job.id, {"deployment_id": row.id})
+        return DeploymentRecord.model_validate(row)
+
+
+def run_deployment(
+    registry: Registry, deployment_id: str, on_log: Callable[[str], None] | None = None
+) -> DeploymentRecord:
+    """Bundle, ship and apply; every step lands in the record and the event feed."""
+    target = deploy_target(registry)
+    record = get_deployment(registry, deployment_id)
+
+    def log(line: str) -> None:
+        _update(registry, deployment_id, append_log=line)
+        if on_log is not None:
+            on_log(line)
+
+    try:
+        _update(registry, deployment_id, status="transferring")
+        bundle = build_bundle(registry, record.job_id)
+        _update(registry, deployment_id, bundle=str(bundle.path.name))
+        log(f"bundle {bundle.path.name} sha256 {bundle.sha256}")
+        remote = asyncio.run(
+            ship(
+                bundle,
+                target,
+                log,
+                attempts=registry.settings.deploy_attempts,
+                on_uploaded=lambda: _update(registry, deployment_id, status="applying"),
+            )
+        )
+    except (DeployFailed, InvalidInput, OSError) as exc:
+        log(f"failed: {exc}")
+        return _update(registry, deployment_id, status="failed", error=str(exc), final=True)
+    if remote.exit_status == APPLIED:
+        status, error = "succeeded", None
+    elif remote.exit_status == ROLLED_BACK:
+        status, error = "rolled_back", _last_line(remote.stderr)
+    else:
+        status = "failed"
+        error = _last_line(remote.stderr) or f"the apply script exited {remote.exit_status}"
+        if remote.exit_status != REFUSED:
+            error += " (the rollback did not complete: check the board)"
+    log(status + (f": {error}" if error else ""))
+    return _update(
+        registry,
+        deployment_id,
+        status=status,
+        error=error,
+        attempts=remote.attempts,
+        remote_stdout=remote.stdout,
+        remote_stderr=remote.stderr,
+        final=True,
+    )
+
+
+def get_deployment(registry: Registry, deployment_id: str) -> DeploymentRecord:
+    with registry.sessions() as session:
+        row = session.get(Deployment, deployment_id)
+        if row is None:
+            raise NotFound(f"No deployment {deployment_id!r}.")
+        return DeploymentRecord.model_validate(row)
+
+
+def list_deployments(registry: Registry, limit: int = 50) -> list[DeploymentRecord]:
+    with registry.sessions() as session:
+        rows = session.scalars(
+            select(Deployment).order_by(Deployment.created_at.desc()).limit(limit)
+        )
+        return [DeploymentRecord.model_validate(row) for row in rows]
+
+
+def fail_interrupted_deployments(registry: Registry) -> None:
+    """At start-up: a deployment still active was cut off by a restart of the service."""
+    with registry.sessions.begin() as session:
+        for row in session.scalars(select(Deployment).where(Deployment.status.in_(ACTIVE))):
+            row.status, row.finished_at = "failed", utcnow()
+            row.error = (
+                "Interrupted by a restart of the service; the board may hold the new release "
+                "or the previous one: deploy again."
+            )
+            _event(session, row)
+
+
+def _update(
+    registry: Registry,
+    deployment_id: str,
+    append_log: str | None = None,
+    final: bool = False,
+    **fields: object,
+) -> DeploymentRecord:
+    with registry.sessions.begin() as session:
+        row = session.get(Deployment, deployment_id)
+        assert row is not None
+        status_before = row.status
+        for name, value in fields.items():
+            setattr(row, name, value)
+        if append_log is not None:
+            row.log += append_log + "\n"
+        if final:
+            row.finished_at = utcnow()
+        if row.status != status_before:
+            _event(session, row)
+        return DeploymentRecord.model_validate(row)
+
+
+def _event(session: Session, row: Deployment) -> None:
+    payload = {
+        "deployment_id": row.id,
+        "job_id": row.job_id,
+        "status": row.status,
+        "target": row.target,
+        "error": row.error,
+    }
+    record_event(session, f"deployment.{row.status}", payload, dataset_id=row.dataset_id)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

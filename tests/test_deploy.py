@@ -1,0 +1,234 @@
+"""Deploy over SSH to a real OpenSSH server on loopback, standing in for the board."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.board import Board, keygen
+from tests.conftest import free_port, service_env, shared
+from waketrain.deploy.bundle import build_bundle
+from waketrain.deploy.service import list_deployments
+from waketrain.jobs import queue
+from waketrain.jobs.worker import WorkerOptions, run_job
+from waketrain.settings import Settings
+from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.events import events_after
+from waketrain.store.registry import Registry
+from waketrain.store.startup import start_registry
+
+TINY = {"backend": "marblenet", "synth.use": "off", "epochs": 1, "batch_size": 16,
+        "model.channels": 16, "model.mel_bands": 32}  # fmt: skip
+TINY_HEAD = {"backend": "oww_head", "epochs": 2, "batch_size": 64, "head.positive_variants": 1,
+             "head.negative_variants": 1, "synth.use": "off"}  # fmt: skip
+# The new release's post command fails; the previous release's succeeds (so rollback works).
+FAIL_ON = (
+    'case "$(readlink current)" in *{model}*) echo "wake service did not start" >&2; exit 7;; esac'
+)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Three succeeded jobs, run by the real worker code: two MarbleNet, one openWakeWord head."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("deploy-registry"),
+        admin_password="x",
+        min_positive_clips=10,
+        min_negative_clips=10,
+    )
+    registry = start_registry(settings).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
+    for folder, label in (("wake/computer", "positive"), ("wake/snowboy", "negative")):
+        for path in sorted(shared(folder).glob("*.flac"))[:16]:
+            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
+            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "t")
+    for overrides in (TINY, {**TINY, "seed": 7}, TINY_HEAD):
+        queue.submit_job(registry, "computer", overrides, "test")
+        job = queue.claim_next_job(registry, "test-worker")
+        assert job is not None
+        assert run_job(registry, job, "test-worker", WorkerOptions()) == "succeeded"
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="module")
+def jobs(registry: Registry) -> dict[str, str]:
+    """backend-numbered job id -> model id: marblenet-1, marblenet-2, oww_head-1."""
+    found: dict[str, str] = {}
+    for job in reversed(queue.list_jobs(registry, "computer", 10)):
+        backend = job.config["backend"]
+        n = sum(key.startswith(backend) for key in found) + 1
+        found[f"{backend}-{n}"] = job.id
+    return found
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Iterator[Board]:
+    board = Board(tmp_path).start()
+    yield board
+    board.stop()
+
+
+def model_id(registry: Registry, job_id: str) -> str:
+    export = registry.layout.jobs / job_id / "export" / "metadata.json"
+    return str(json.loads(export.read_text())["model_id"])
+
+
+def deploy(
+    registry: Registry, board: Board, job_id: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`waketrain deploy --job ID` as the operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "waketrain", "deploy", "--job", job_id],
+        env=service_env(registry.layout.root, **board.env(**env)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploys_land_keep_the_previous_release_and_run_the_post_command(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    post = 'echo "restarted on $(readlink current)" >> post.log'
+    first, second = jobs["marblenet-1"], jobs["marblenet-2"]
+    for job_id in (first, second):
+        run = deploy(registry, board, job_id, DEPLOY_POST_COMMAND=post)
+        assert run.returncode == 0, run.stderr
+        assert "succeeded on" in run.stdout and "applied" in run.stdout
+    root = board.deploy_path
+    assert (root / "current").readlink() == Path(f"releases/{model_id(registry, second)}")
+    assert (root / "releases" / model_id(registry, first) / "wake_model.onnx").is_file()
+    export = registry.layout.jobs / second / "export"
+    assert (root / "current" / "wake_model.onnx").read_bytes() == (
+        export / "wake_model.onnx"
+    ).read_bytes()
+    assert (root / "post.log").read_text().splitlines() == [
+        f"restarted on releases/{model_id(registry, job_id)}" for job_id in (first, second)
+    ]
+    bundles = sorted(registry.layout.transfers.glob("*.tar.gz"))
+    assert len(bundles) == 2 and all(Path(f"{b}.sha256").is_file() for b in bundles)
+    record = list_deployments(registry, limit=1)[0]
+    assert (record.job_id, record.status, record.attempts) == (second, "succeeded", 1)
+    assert "uploaded" in record.log and record.bundle == bundles[-1].name
+    statuses = [
+        e.payload["status"]
+        for e in events_after(registry, 0, 1000)
+        if e.payload.get("deployment_id") == record.id
+    ]
+    assert statuses == ["pending", "transferring", "applying", "succeeded"]
+
+
+def test_a_failing_post_command_rolls_back_to_the_previous_release(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    good, bad = jobs["marblenet-1"], jobs["marblenet-2"]
+    bad_model = model_id(registry, bad)
+    assert deploy(registry, board, good).returncode == 0
+    run = deploy(registry, board, bad, DEPLOY_POST_COMMAND=FAIL_ON.format(model=bad_model))
+    assert run.returncode == 1
+    assert "rolled_back" in run.stdout
+    assert "wake service did not start" in run.stderr and "rolled back to" in run.stderr
+    current = (board.deploy_path / "current").readlink()
+    assert current == Path(f"releases/{model_id(registry, good)}")
+    record = list_deployments(registry, limit=1)[0]
+    assert (record.job_id, record.status) == (bad, "rolled_back")
+    assert "wake service did not start" in (record.remote_stderr or "")
+    assert record.error and "rolled back to" in record.error and record.finished_at
+
+
+def test_a_wrong_host_key_is_refused_before_anything_is_sent(
+    registry: Registry, jobs: dict[str, str], board: Board, tmp_path: Path
+) -> None:
+    impostor = keygen(tmp_path / "impostor")
+    kind, key = Path(f"{impostor}.pub").read_text().split()[:2]
+    board.known_hosts.write_text(f"[127.0.0.1]:{board.port} {kind} {key}\n")
+    run = deploy(registry, board, jobs["marblenet-1"])
+    assert run.returncode == 1
+    assert "does not match" in run.stderr
+    assert not (board.deploy_path / "incoming").exists()
+
+
+def test_an_unreachable_board_is_retried_then_fails_clearly(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    port = str(free_port())  # nothing listens there
+    run = deploy(registry, board, jobs["marblenet-1"], DEPLOY_PORT=port, DEPLOY_ATTEMPTS="2")
+    assert run.returncode == 1
+    assert "attempt 1 failed: Cannot reach 127.0.0.1" in run.stderr
+    assert "after 2 attempts" in run.stderr
+
+
+def test_tars_compose_places_the_head_edits_env_and_recreates_the_service(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    root = board.deploy_path
+    (root / ".env").write_text(
+        "MQTT_USER=tars\nWAKE_MODEL_PATH=/models/openwakeword/hey_tars.tflite\n"
+    )
+    board.stub("docker", f'echo "$@" >> {board.root}/docker.calls')
+    head = jobs["oww_head-1"]
+    load = 'import onnxruntime as o; o.InferenceSession("current/wake_model.onnx")'
+    health = f"{sys.executable} -c '{load}'"
+    run = deploy(registry, board, head, DEPLOY_TARGET="tars-compose", DEPLOY_HEALTH_COMMAND=health)
+    assert run.returncode == 0, run.stderr
+    name = f"{model_id(registry, head)}.onnx"
+    placed = root / "models" / "openwakeword" / name
+    export = registry.layout.jobs / head / "export"
+    assert placed.read_bytes() == (export / "wake_model.onnx").read_bytes()
+    metadata = json.loads((export / "metadata.json").read_text())
+    env = (root / ".env").read_text().splitlines()
+    assert "MQTT_USER=tars" in env and f"WAKE_MODEL_PATH=/models/openwakeword/{name}" in env
+    assert f"WAKE_DETECTION_THRESHOLD={metadata['threshold']}" in env
+    assert f"WAKE_MIN_RETRIGGER_SEC={metadata['refractory_seconds']}" in env
+    calls = (board.root / "docker.calls").read_text().splitlines()
+    assert calls == ["compose -f ops/compose.yml up -d --force-recreate wake-activation"]
+
+
+def test_tars_compose_refuses_a_model_it_cannot_run(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    run = deploy(registry, board, jobs["marblenet-1"], DEPLOY_TARGET="tars-compose")
+    assert run.returncode == 1
+    assert "openWakeWord heads only" in run.stderr
+    assert not (board.deploy_path / "incoming").exists()
+
+
+def test_the_remote_script_is_posix_sh_and_shellcheck_clean() -> None:
+    script = Path(__file__).resolve().parents[1] / "deploy" / "remote" / "deploy_hotword.sh"
+    run = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+
+
+def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
+    registry: Registry, jobs: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's fallback: unpack the script from the bundle, run it; no SSH involved."""
+    bundle = build_bundle(registry, jobs["marblenet-1"])
+    stick, board = tmp_path / "usb", tmp_path / "board"
+    stick.mkdir()
+    board.mkdir()
+    for path in (bundle.path, bundle.checksum_path):
+        shutil.copy(path, stick)
+    name = bundle.path.name
+    env = {"PATH": "/usr/bin:/bin", "DEPLOY_PATH": str(board)}
+    for command in (f"tar -xzf {name} deploy_hotword.sh", f"sh deploy_hotword.sh {name}"):
+        run = subprocess.run(
+            command, shell=True, cwd=stick, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+    assert (board / "current").readlink() == Path(f"releases/{bundle.model_id}")
+
+    (stick / name).write_bytes((stick / name).read_bytes()[:-10])  # a cut-off copy
+    run = subprocess.run(
+        f"sh deploy_hotword.sh {name}", shell=True, cwd=stick, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert run.returncode == 1 and "checksum mismatch" in run.stderr
