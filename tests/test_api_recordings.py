@@ -332,3 +332,12 @@ def test_trying_with_no_current_model_says_what_to_do(api: httpx.Client) -> None
     response = api.post("/models/current/score", files={"file": ("try.flac", clip)})
     assert response.status_code == 404
     assert "no current model" in response.json()["detail"]
+
+
+def test_deploy_target_says_what_is_missing_when_no_board_is_configured(
+    api: httpx.Client,
+) -> None:
+    target = api.get("/deploy/target").json()
+    assert target["configured"] is False and "DEPLOY_HOST" in target["reason"]
+    refused = api.post("/deploy", json={})
+    assert refused.status_code == 422 and "DEPLOY_HOST" in refused.json()["detail"]

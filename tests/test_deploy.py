@@ -6,13 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.board import Board, keygen
-from tests.conftest import free_port, service_env, shared
+from tests.conftest import ADMIN_PASSWORD, Service, free_port, service_env, shared
 from waketrain.deploy.bundle import build_bundle
 from waketrain.deploy.service import list_deployments
 from waketrain.jobs import queue
@@ -39,7 +40,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Three succeeded jobs, run by the real worker code: two MarbleNet, one openWakeWord head."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("deploy-registry"),
-        admin_password="x",
+        admin_password=ADMIN_PASSWORD,
         min_positive_clips=10,
         min_negative_clips=10,
     )
@@ -102,7 +103,7 @@ def test_deploys_land_keep_the_previous_release_and_run_the_post_command(
     for job_id in (first, second):
         run = deploy(registry, board, job_id, DEPLOY_POST_COMMAND=post)
         assert run.returncode == 0, run.stderr
-        assert "succeeded on" in run.stdout and "applied" in run.stdout
+        assert "succeeded on" in run.stdout and "board: deploy_hotword: applied" in run.stderr
     root = board.deploy_path
     assert (root / "current").readlink() == Path(f"releases/{model_id(registry, second)}")
     assert (root / "releases" / model_id(registry, first) / "wake_model.onnx").is_file()
@@ -134,7 +135,7 @@ def test_a_failing_post_command_rolls_back_to_the_previous_release(
     assert deploy(registry, board, good).returncode == 0
     run = deploy(registry, board, bad, DEPLOY_POST_COMMAND=FAIL_ON.format(model=bad_model))
     assert run.returncode == 1
-    assert "rolled_back" in run.stdout
+    assert "rolled_back on" in run.stdout
     assert "wake service did not start" in run.stderr and "rolled back to" in run.stderr
     current = (board.deploy_path / "current").readlink()
     assert current == Path(f"releases/{model_id(registry, good)}")
@@ -232,3 +233,31 @@ def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
         text=True,
     )  # fmt: skip
     assert run.returncode == 1 and "checksum mismatch" in run.stderr
+
+
+def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    slow_post = "sleep 3"  # keeps the first deployment busy while the second is asked for
+    service = Service(registry.layout.root, env=board.env(DEPLOY_POST_COMMAND=slow_post)).start()
+    try:
+        with service.client() as api:
+            target = api.get("/deploy/target").json()
+            assert target["configured"] and str(board.port) in target["target"]
+            first = api.post("/deploy", json={"job_id": jobs["marblenet-1"]})
+            assert first.status_code == 202, first.text
+            second = api.post("/deploy", json={"job_id": jobs["marblenet-2"]})
+            assert second.status_code == 409 and "still" in second.json()["detail"]
+            deployment_id = first.json()["id"]
+            for _ in range(300):
+                record = api.get(f"/deployments/{deployment_id}").json()
+                if record["status"] not in ("pending", "transferring", "applying"):
+                    break
+                time.sleep(0.1)
+            assert record["status"] == "succeeded", record
+            assert "board: deploy_hotword: applied" in record["log"]
+            assert api.get("/deployments").json()[0]["id"] == deployment_id
+            queued = api.post("/deploy", json={"job_id": "not-a-job"})
+            assert queued.status_code == 404
+    finally:
+        service.stop()

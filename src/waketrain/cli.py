@@ -337,8 +337,6 @@ def deploy(
         result = run_deployment(registry, started.id, on_log=lambda s: typer.echo(s, err=True))
     except WaketrainError as exc:
         raise _fail(exc) from None
-    typer.echo(result.remote_stdout or "", nl=False)
-    typer.echo(result.remote_stderr or "", nl=False, err=True)
     typer.echo(f"{result.status} on {result.target}")
     if result.status != "succeeded":
         raise typer.Exit(code=1)

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.board import Board
 from tests.conftest import Service, shared
 
 CHROMIUM = Path(os.environ.get("WAKETRAIN_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -42,13 +43,22 @@ def fake_microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`waketrain serve` with its embedded worker and a small training gate."""
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    """A real sshd on loopback as the board "Apply training to TARS" ships to."""
+    board = Board(tmp_path_factory.mktemp("board")).start()
+    yield board
+    board.stop()
+
+
+@pytest.fixture(scope="module")
+def ui_service(tmp_path_factory: pytest.TempPathFactory, board: Board) -> Iterator[Service]:
+    """`waketrain serve` with its embedded worker, a small training gate, and a board."""
     service = Service(
         tmp_path_factory.mktemp("ui-registry"),
         env={
             "WAKETRAIN_MIN_POSITIVE_CLIPS": str(MIN_CLIPS),
             "WAKETRAIN_MIN_NEGATIVE_CLIPS": str(MIN_CLIPS),
+            **board.env(DEPLOY_POST_COMMAND="echo restarted >> post.log"),
         },
     ).start()
     yield service

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.board import Board
 from tests.conftest import ADMIN_PASSWORD, Service, shared
 from tests.e2e.conftest import MIN_CLIPS, screenshot
 
@@ -188,6 +189,19 @@ def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: S
     href = page.get_by_test_id("model-download-onnx").first.get_attribute("href")
     assert href == f"/jobs/{job_id}/artifacts/wake_model.onnx"
     screenshot(page, "06-models")
+
+
+def test_apply_training_ships_the_model_to_the_board(page: Page, board: Board) -> None:
+    apply = page.get_by_test_id("apply-button")
+    expect(apply).to_be_enabled()
+    apply.click()
+    status = page.get_by_test_id("apply-status")
+    expect(status).to_have_text(re.compile("succeeded|rolled_back|failed"), timeout=60_000)
+    expect(status).to_have_text("succeeded")
+    expect(page.get_by_test_id("apply-log")).to_contain_text("applied")
+    assert (board.deploy_path / "current" / "wake_model.onnx").is_file()
+    assert (board.deploy_path / "post.log").read_text() == "restarted\n"
+    screenshot(page, "06b-apply")
 
 
 def test_recorder_encodes_16k_wav_in_the_browser_and_stores_it(

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.limits import BodySizeLimit
-from waketrain.api.routers import auth, datasets, docs, jobs, recordings, status, ui
+from waketrain.api.routers import auth, datasets, deploy, docs, jobs, recordings, status, ui
+from waketrain.deploy.service import fail_interrupted_deployments
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = start_registry(settings)
+        fail_interrupted_deployments(started.registry)
         if started.generated_admin_password:
             # Shown once, on the operator's console; never written to the logs.
             print(
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
-    routers = (status, auth, datasets, recordings, jobs, docs, ui)
+    routers = (status, auth, datasets, recordings, jobs, deploy, docs, ui)
     for module in routers:
         app.include_router(module.router)
     ui.mount_assets(app)

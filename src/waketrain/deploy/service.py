@@ -134,6 +134,8 @@ def run_deployment(
     except (DeployFailed, InvalidInput, OSError) as exc:
         log(f"failed: {exc}")
         return _update(registry, deployment_id, status="failed", error=str(exc), final=True)
+    for line in (remote.stdout + remote.stderr).splitlines():
+        log(f"board: {line}")
     if remote.exit_status == APPLIED:
         status, error = "succeeded", None
     elif remote.exit_status == ROLLED_BACK:

@@ -1,0 +1,67 @@
+"""Apply training to the board: start a deployment, watch it, list them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from waketrain.api.deps import current_principal, get_registry
+from waketrain.deploy.service import (
+    DeploymentRecord,
+    DeployTarget,
+    describe_target,
+    get_deployment,
+    list_deployments,
+    run_deployment,
+    start_deployment,
+)
+from waketrain.store.accounts import Principal
+from waketrain.store.registry import Registry
+
+router = APIRouter(tags=["deploy"], dependencies=[Depends(current_principal)])
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+class DeployRequest(BaseModel):
+    job_id: str | None = Field(default=None, description="Default: the current model's job.")
+
+
+@router.get("/deploy/target", response_model=DeployTarget)
+def deploy_target(registry: RegistryDep) -> DeployTarget:
+    """Whether a board is configured (DEPLOY_*), and which; or what is missing."""
+    return describe_target(registry)
+
+
+@router.post("/deploy", response_model=DeploymentRecord, status_code=202)
+def deploy(
+    request: DeployRequest, registry: RegistryDep, principal: PrincipalDep
+) -> DeploymentRecord:
+    """Ship the job's model to the board and apply it; answers at once, the deploy runs on.
+
+    409 while another deployment to the same board is running.
+    """
+    started = start_deployment(registry, request.job_id, principal.username)
+    threading.Thread(
+        target=run_deployment,
+        args=(registry, started.id),
+        name=f"deploy-{started.id[:8]}",
+        daemon=True,
+    ).start()
+    return started
+
+
+@router.get("/deployments", response_model=list[DeploymentRecord])
+def deployments(
+    registry: RegistryDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[DeploymentRecord]:
+    return list_deployments(registry, limit)
+
+
+@router.get("/deployments/{deployment_id}", response_model=DeploymentRecord)
+def deployment(deployment_id: str, registry: RegistryDep) -> DeploymentRecord:
+    """Status, the log so far, and the board's stdout/stderr once applied."""
+    return get_deployment(registry, deployment_id)
