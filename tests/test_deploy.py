@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -106,7 +107,9 @@ def test_deploys_land_keep_the_previous_release_and_run_the_post_command(
         assert "succeeded on" in run.stdout and "board: deploy_hotword: applied" in run.stderr
     root = board.deploy_path
     assert (root / "current").readlink() == Path(f"releases/{model_id(registry, second)}")
-    assert (root / "releases" / model_id(registry, first) / "wake_model.onnx").is_file()
+    previous = root / "releases" / model_id(registry, first)
+    assert (previous / "wake_model.onnx").is_file() and (previous / "bundle.tar.gz").is_file()
+    assert not list((root / "incoming").glob("*.tar.gz*"))  # staged uploads are cleaned up
     export = registry.layout.jobs / second / "export"
     assert (root / "current" / "wake_model.onnx").read_bytes() == (
         export / "wake_model.onnx"
@@ -259,5 +262,34 @@ def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
             assert api.get("/deployments").json()[0]["id"] == deployment_id
             queued = api.post("/deploy", json={"job_id": "not-a-job"})
             assert queued.status_code == 404
+
+            # The USB fallback: the bundle just shipped, and its checksum, as downloads.
+            bundle = api.get(f"/jobs/{jobs['marblenet-1']}/deploy-bundle")
+            checksum = api.get(f"/jobs/{jobs['marblenet-1']}/deploy-bundle.sha256").text
+            assert hashlib.sha256(bundle.content).hexdigest() == checksum.split()[0]
+            assert record["bundle"] in bundle.headers["content-disposition"]
     finally:
         service.stop()
+
+
+def test_an_unknown_key_is_refused_until_pinned_and_a_wrong_login_is_named(
+    registry: Registry, jobs: dict[str, str], board: Board, tmp_path: Path
+) -> None:
+    board.known_hosts.unlink()
+    run = deploy(registry, board, jobs["marblenet-1"])
+    assert run.returncode == 1 and "waketrain pin-host-key" in run.stderr
+
+    pin = subprocess.run(
+        [sys.executable, "-m", "waketrain", "pin-host-key", "--yes"],
+        env=service_env(registry.layout.root, **board.env()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pin.returncode == 0, pin.stderr
+    assert "SHA256:" in pin.stdout and board.known_hosts.is_file()
+    assert deploy(registry, board, jobs["marblenet-1"]).returncode == 0
+
+    stranger = keygen(tmp_path / "stranger")
+    run = deploy(registry, board, jobs["marblenet-1"], DEPLOY_SSH_KEY=str(stranger))
+    assert run.returncode == 1 and "login as" in run.stderr and "DEPLOY_SSH_KEY" in run.stderr

@@ -59,9 +59,15 @@ if [ -d "$release" ]; then
   rm -rf "$release.old" && mv "$release" "$release.old"
 fi
 mv "$staging/model" "$release" || refuse "cannot place the release (full disk?)"
+# Each release keeps its bundle, so any kept release can be re-applied offline.
 cp "$staging/bundle.env" "$release/bundle.env"
-cp "$bundle.sha256" "$release/bundle.sha256"
+{ cp "$bundle" "$release/bundle.tar.gz" && cp "$bundle.sha256" "$release/bundle.tar.gz.sha256"; } ||
+  refuse "cannot copy the bundle into the release (full disk?)"
 rm -rf "$release.old"
+# Uploads staged by the service are not needed twice; a USB stick's copy is left alone.
+case $(cd "$(dirname "$bundle")" && pwd -P) in
+  "$(cd "$root" && pwd -P)/incoming") rm -f "$bundle" "$bundle.sha256" ;;
+esac
 
 previous=$(readlink "$root/current" 2>/dev/null || true)
 [ "$previous" = "releases/$model_id" ] && previous=""

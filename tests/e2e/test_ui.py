@@ -188,6 +188,8 @@ def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: S
     job_id = row.get_attribute("data-job-id")
     href = page.get_by_test_id("model-download-onnx").first.get_attribute("href")
     assert href == f"/jobs/{job_id}/artifacts/wake_model.onnx"
+    board_bundle = page.get_by_test_id("model-download-board-bundle").first
+    assert board_bundle.get_attribute("href") == f"/jobs/{job_id}/deploy-bundle"
     screenshot(page, "06-models")
 
 

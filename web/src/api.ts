@@ -343,6 +343,8 @@ export const urls = {
   clipAudio: (clipId: string) => `/recordings/${enc(clipId)}/audio`,
   artifact: (jobId: string, name: string) => `/jobs/${enc(jobId)}/artifacts/${enc(name)}`,
   bundle: (jobId: string) => `/jobs/${enc(jobId)}/artifacts.zip`,
+  boardBundle: (jobId: string) => `/jobs/${enc(jobId)}/deploy-bundle`,
+  boardBundleChecksum: (jobId: string) => `/jobs/${enc(jobId)}/deploy-bundle.sha256`,
   jobLogs: (jobId: string) => `/jobs/${enc(jobId)}/logs?follow=true`,
 };
 

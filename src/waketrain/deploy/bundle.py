@@ -9,6 +9,7 @@ import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from waketrain.jobs.queue import get_job
 from waketrain.store.errors import InvalidInput
@@ -48,21 +49,28 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o6
     archive.addfile(info, io.BytesIO(data))
 
 
+def bundle_for_download(registry: Registry, job_id: str) -> Bundle:
+    """The job's newest bundle in transfers/, built now if there is none (the USB fallback)."""
+    _, metadata = _succeeded_export(registry, job_id)
+    model_id = str(metadata["model_id"])
+    for path in sorted(registry.layout.transfers.glob(f"*-{model_id}.tar.gz"), reverse=True):
+        checksum = path.with_name(path.name + ".sha256")
+        if checksum.is_file():
+            return Bundle(path, checksum.read_text().split()[0], model_id, _backend(metadata))
+    return build_bundle(registry, job_id)
+
+
 def build_bundle(registry: Registry, job_id: str) -> Bundle:
     """`transfers/<UTC stamp>-<model_id>.tar.gz` (+ `.sha256`) of a succeeded job's export."""
-    job = get_job(registry, job_id)
-    if job.status != "succeeded" or not job.export_dir:
-        raise InvalidInput(f"Job {job_id} is {job.status}; only a succeeded job can be deployed.")
-    export = registry.layout.root / job.export_dir
-    metadata = json.loads((export / "metadata.json").read_text())
-    model_id, backend = str(metadata["model_id"]), str(metadata.get("backend", "marblenet"))
+    export, metadata = _succeeded_export(registry, job_id)
+    model_id, backend = str(metadata["model_id"]), _backend(metadata)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(export.iterdir()):
             if path.is_file():
                 archive.add(path, f"model/{path.name}")
         env = (
-            f"MODEL_ID={model_id}\nBACKEND={backend}\nJOB_ID={job.id}\n"
+            f"MODEL_ID={model_id}\nBACKEND={backend}\nJOB_ID={job_id}\n"
             f"THRESHOLD={metadata['threshold']}\n"
             f"REFRACTORY_SECONDS={metadata['refractory_seconds']}\n"
         )
@@ -76,3 +84,15 @@ def build_bundle(registry: Registry, job_id: str) -> Bundle:
     # sha256sum's format, so `sha256sum -c` works on the board too.
     atomic_write_bytes(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n".encode())
     return Bundle(path, digest, model_id, backend)
+
+
+def _succeeded_export(registry: Registry, job_id: str) -> tuple[Path, dict[str, Any]]:
+    job = get_job(registry, job_id)
+    if job.status != "succeeded" or not job.export_dir:
+        raise InvalidInput(f"Job {job_id} is {job.status}; only a succeeded job can be deployed.")
+    export = registry.layout.root / job.export_dir
+    return export, json.loads((export / "metadata.json").read_text())
+
+
+def _backend(metadata: dict[str, Any]) -> str:
+    return str(metadata.get("backend", "marblenet"))

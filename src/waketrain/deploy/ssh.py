@@ -96,7 +96,7 @@ async def _connect(target: Target) -> asyncssh.SSHClientConnection:
     if not target.known_hosts.is_file():
         raise DeployFailed(
             f"No known host key for {target.host}: {target.known_hosts} does not exist. "
-            "Check the board's key fingerprint, then pin it with `waketrain deploy pin-host-key`."
+            "Check the board's key fingerprint, then pin it with `waketrain pin-host-key`."
         )
     return await asyncssh.connect(
         target.host,

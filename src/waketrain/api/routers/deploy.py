@@ -6,9 +6,11 @@ import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from waketrain.api.deps import current_principal, get_registry
+from waketrain.deploy.bundle import bundle_for_download
 from waketrain.deploy.service import (
     DeploymentRecord,
     DeployTarget,
@@ -52,6 +54,20 @@ def deploy(
         daemon=True,
     ).start()
     return started
+
+
+@router.get("/jobs/{job_id}/deploy-bundle")
+def download_deploy_bundle(job_id: str, registry: RegistryDep) -> FileResponse:
+    """The tar.gz the board applies, for a USB stick (with its .sha256 beside it)."""
+    bundle = bundle_for_download(registry, job_id)
+    return FileResponse(bundle.path, media_type="application/gzip", filename=bundle.path.name)
+
+
+@router.get("/jobs/{job_id}/deploy-bundle.sha256")
+def download_deploy_bundle_checksum(job_id: str, registry: RegistryDep) -> FileResponse:
+    bundle = bundle_for_download(registry, job_id)
+    path = bundle.checksum_path
+    return FileResponse(path, media_type="text/plain", filename=path.name)
 
 
 @router.get("/deployments", response_model=list[DeploymentRecord])

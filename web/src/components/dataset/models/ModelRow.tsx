@@ -66,8 +66,19 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
               <a href={urls.artifact(job.id, "metadata.json")} download data-testid="model-download-metadata">
                 metadata
               </a>
-              <a href={urls.bundle(job.id)} download data-testid="model-download-bundle" title="Offline bundle: export, config and log as a zip">
-                bundle
+              <a href={urls.bundle(job.id)} download data-testid="model-download-bundle" title="Export, config and log as a zip">
+                zip
+              </a>
+              <a
+                href={urls.boardBundle(job.id)}
+                download
+                data-testid="model-download-board-bundle"
+                title="Apply from a USB stick: this and its .sha256, then deploy_hotword.sh on the board"
+              >
+                board bundle
+              </a>
+              <a href={urls.boardBundleChecksum(job.id)} download data-testid="model-download-board-checksum">
+                .sha256
               </a>
             </>
           ) : (
