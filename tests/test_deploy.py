@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.board import Board, keygen
@@ -238,6 +239,15 @@ def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
     assert run.returncode == 1 and "checksum mismatch" in run.stderr
 
 
+def finished(api: httpx.Client, deployment_id: str) -> dict[str, object]:
+    for _ in range(300):
+        record: dict[str, object] = api.get(f"/deployments/{deployment_id}").json()
+        if record["status"] not in ("pending", "transferring", "applying"):
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"deployment {deployment_id} did not finish: {record}")
+
+
 def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
     registry: Registry, jobs: dict[str, str], board: Board
 ) -> None:
@@ -252,11 +262,7 @@ def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
             second = api.post("/deploy", json={"job_id": jobs["marblenet-2"]})
             assert second.status_code == 409 and "still" in second.json()["detail"]
             deployment_id = first.json()["id"]
-            for _ in range(300):
-                record = api.get(f"/deployments/{deployment_id}").json()
-                if record["status"] not in ("pending", "transferring", "applying"):
-                    break
-                time.sleep(0.1)
+            record = finished(api, deployment_id)
             assert record["status"] == "succeeded", record
             assert "board: deploy_hotword: applied" in record["log"]
             assert api.get("/deployments").json()[0]["id"] == deployment_id
@@ -268,6 +274,13 @@ def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
             checksum = api.get(f"/jobs/{jobs['marblenet-1']}/deploy-bundle.sha256").text
             assert hashlib.sha256(bundle.content).hexdigest() == checksum.split()[0]
             assert record["bundle"] in bundle.headers["content-disposition"]
+
+            again = api.post("/deploy", json={"artifact_path": f"transfers/{record['bundle']}"})
+            assert again.status_code == 202 and again.json()["bundle"] == record["bundle"]
+            assert finished(api, again.json()["id"])["status"] == "succeeded"
+            for path in ("../../etc/passwd", "datasets", "transfers/nothing.tar.gz"):
+                refused = api.post("/deploy", json={"artifact_path": path})
+                assert refused.status_code == 422 and "Accepted:" in refused.json()["detail"]
     finally:
         service.stop()
 

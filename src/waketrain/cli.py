@@ -326,13 +326,18 @@ def deploy(
     job: Annotated[
         str | None, typer.Option(help="Job whose model to ship (default: the current model).")
     ] = None,
+    artifact: Annotated[
+        str | None,
+        typer.Option(help="Or: jobs/<job_id>/export, or transfers/<bundle>.tar.gz to ship again."),
+    ] = None,
 ) -> None:
     """Ship a model to the board over SSH and apply it there; rolls back if it fails."""
     from waketrain.deploy.service import run_deployment, start_deployment
 
     try:
         registry = _open_registry()
-        started = start_deployment(registry, job, actor=os.environ.get("USER", "cli"))
+        actor = os.environ.get("USER", "cli")
+        started = start_deployment(registry, job, actor, artifact_path=artifact)
         typer.echo(f"deployment {started.id}", err=True)
         result = run_deployment(registry, started.id, on_log=lambda s: typer.echo(s, err=True))
     except WaketrainError as exc:

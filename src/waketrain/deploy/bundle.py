@@ -86,6 +86,23 @@ def build_bundle(registry: Registry, job_id: str) -> Bundle:
     return Bundle(path, digest, model_id, backend)
 
 
+def load_bundle(path: Path) -> tuple[Bundle, str]:
+    """An existing bundle (and the job it came from), checked against its .sha256."""
+    checksum = path.with_name(path.name + ".sha256")
+    if not (path.name.endswith(".tar.gz") and path.is_file() and checksum.is_file()):
+        raise InvalidInput(f"{path.name} is not a bundle with its .sha256 beside it.")
+    digest = checksum.read_text().split()[0]
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        raise InvalidInput(f"{path.name} does not match its .sha256: the file is damaged.")
+    with tarfile.open(path, "r:gz") as archive:
+        member = archive.extractfile("bundle.env")
+        assert member is not None
+        env = dict(
+            line.split("=", 1) for line in member.read().decode().splitlines() if "=" in line
+        )
+    return Bundle(path, digest, env["MODEL_ID"], env["BACKEND"]), env["JOB_ID"]
+
+
 def _succeeded_export(registry: Registry, job_id: str) -> tuple[Path, dict[str, Any]]:
     job = get_job(registry, job_id)
     if job.status != "succeeded" or not job.export_dir:

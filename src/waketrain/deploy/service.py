@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from waketrain.deploy.bundle import build_bundle
+from waketrain.deploy.bundle import build_bundle, load_bundle
 from waketrain.deploy.ssh import APPLIED, REFUSED, ROLLED_BACK, DeployFailed, Target, ship
 from waketrain.jobs.queue import current_job_id, get_job
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
@@ -63,9 +63,20 @@ def describe_target(registry: Registry) -> DeployTarget:
         return DeployTarget(configured=False, target=None, reason=str(exc))
 
 
-def start_deployment(registry: Registry, job_id: str | None, actor: str) -> DeploymentRecord:
-    """Record a pending deployment of the job's model (default: the current model)."""
+def start_deployment(
+    registry: Registry, job_id: str | None, actor: str, artifact_path: str | None = None
+) -> DeploymentRecord:
+    """Record a pending deployment of a job's model (default: the current model).
+
+    `artifact_path` (relative to the data dir) names a job's export folder, or a bundle in
+    transfers/ to ship again as it is.
+    """
     target = deploy_target(registry)
+    if job_id and artifact_path:
+        raise InvalidInput("Give either job_id or artifact_path, not both.")
+    bundle_name = None
+    if artifact_path:
+        job_id, bundle_name = _resolve_artifact(registry, artifact_path)
     job_id = job_id or current_job_id(registry)
     if job_id is None:
         raise InvalidInput("There is no current model to deploy; name a job.")
@@ -95,6 +106,7 @@ def start_deployment(registry: Registry, job_id: str | None, actor: str) -> Depl
             target=target.describe(),
             status="pending",
             attempts=0,
+            bundle=bundle_name,
             log="",
             created_by=actor,
         )
@@ -119,8 +131,11 @@ def run_deployment(
 
     try:
         _update(registry, deployment_id, status="transferring")
-        bundle = build_bundle(registry, record.job_id)
-        _update(registry, deployment_id, bundle=str(bundle.path.name))
+        if record.bundle:  # shipping an earlier bundle again
+            bundle, _ = load_bundle(registry.layout.transfers / record.bundle)
+        else:
+            bundle = build_bundle(registry, record.job_id)
+            _update(registry, deployment_id, bundle=str(bundle.path.name))
         log(f"bundle {bundle.path.name} sha256 {bundle.sha256}")
         remote = asyncio.run(
             ship(
@@ -156,6 +171,21 @@ def run_deployment(
         remote_stderr=remote.stderr,
         final=True,
     )
+
+
+def _resolve_artifact(registry: Registry, artifact_path: str) -> tuple[str, str | None]:
+    """(job id, bundle name or None) for an export folder or a bundle inside the registry."""
+    root = registry.layout.root.resolve()
+    path = (root / artifact_path).resolve()
+    accepted = "Accepted: jobs/<job_id>/export, or transfers/<bundle>.tar.gz."
+    if not path.is_relative_to(root) or not path.exists():
+        raise InvalidInput(f"No artifact {artifact_path!r} in the registry. {accepted}")
+    if path.is_dir() and path.parent.parent == root / "jobs" and path.name == "export":
+        return path.parent.name, None
+    if path.parent == registry.layout.transfers.resolve():
+        _, job_id = load_bundle(path)
+        return job_id, path.name
+    raise InvalidInput(f"{artifact_path!r} is not a deployable artifact. {accepted}")
 
 
 def get_deployment(registry: Registry, deployment_id: str) -> DeploymentRecord:

@@ -30,6 +30,11 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 class DeployRequest(BaseModel):
     job_id: str | None = Field(default=None, description="Default: the current model's job.")
+    artifact_path: str | None = Field(
+        default=None,
+        description="Instead of job_id: jobs/<job_id>/export, or transfers/<bundle>.tar.gz "
+        "to ship an earlier bundle again.",
+    )
 
 
 @router.get("/deploy/target", response_model=DeployTarget)
@@ -46,7 +51,7 @@ def deploy(
 
     409 while another deployment to the same board is running.
     """
-    started = start_deployment(registry, request.job_id, principal.username)
+    started = start_deployment(registry, request.job_id, principal.username, request.artifact_path)
     threading.Thread(
         target=run_deployment,
         args=(registry, started.id),
