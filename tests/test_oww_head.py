@@ -14,6 +14,7 @@ import soundfile as sf
 from tests.conftest import OWW_FEATURE_MODELS, run_cli, shared
 from tests.test_training import import_subset
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.loader import load_export
 from waketrain.runtime.oww_model import OwwHeadModel, embedding_windows
 from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, SpeechEmbedder
 from waketrain.settings import Settings
@@ -155,6 +156,23 @@ def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(
         for start, end in spans
     ]
     assert sum(caught) >= len(spans) - 2, caught
+
+
+def test_the_live_stream_scores_what_the_batched_evaluation_scores(job: TrainResult) -> None:
+    """The detector feeds odd-sized chunks; evaluation scores whole recordings at once."""
+    model = load_export(job.export_dir)
+    audio, _ = held_out_stream()
+    audio = audio[: 10 * SAMPLE_RATE_HZ]
+    stream, parts, start = model.stream(), [], 0
+    for size in np.random.default_rng(0).integers(1, 5000, size=len(audio)):
+        parts.append(stream.process(audio[start : start + size]))
+        start += size
+        if start >= len(audio):
+            break
+    live = np.concatenate(parts)
+    batched = model.score_audio(audio)
+    assert len(live) == len(batched) == len(audio) // CHUNK_SAMPLES
+    assert np.abs(live - batched).max() < 1e-5
 
 
 def test_second_job_through_the_cli_warm_starts_and_reuses_every_cached_embedding(

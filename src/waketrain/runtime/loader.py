@@ -7,13 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from waketrain.runtime.onnx_model import OnnxWakeModel
-from waketrain.runtime.oww_model import OwwHeadModel
-from waketrain.runtime.streaming import StreamingParams, score_stream
+from waketrain.runtime.oww_model import OwwHeadModel, OwwHeadStream
+from waketrain.runtime.streaming import StreamingParams, StreamingScorer, score_stream
+
+
+class ChunkScorer(Protocol):
+    params: StreamingParams
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Audio chunk of any size in, a smoothed score per completed hop out."""
+        ...
 
 
 @dataclass
@@ -21,6 +29,7 @@ class ExportedModel:
     metadata: dict[str, Any]
     params: StreamingParams
     score_audio: Callable[[np.ndarray], np.ndarray]  # recording -> smoothed score per hop
+    stream: Callable[[], ChunkScorer]  # a fresh live scorer, starting from silence
 
     @property
     def threshold(self) -> float:
@@ -33,7 +42,17 @@ def load_export(export_dir: Path) -> ExportedModel:
     params = StreamingParams.from_metadata(metadata)
     onnx_path = export_dir / "wake_model.onnx"
     if metadata.get("backend") == "oww_head":
-        score_audio = partial(OwwHeadModel(onnx_path).score_stream, params=params)
-    else:
-        score_audio = partial(score_stream, OnnxWakeModel(onnx_path).score_windows, params)
-    return ExportedModel(metadata, params, score_audio)
+        head = OwwHeadModel(onnx_path)
+        return ExportedModel(
+            metadata,
+            params,
+            score_audio=partial(head.score_stream, params=params),
+            stream=partial(OwwHeadStream, head, params),
+        )
+    model = OnnxWakeModel(onnx_path)
+    return ExportedModel(
+        metadata,
+        params,
+        score_audio=partial(score_stream, model.score_windows, params),
+        stream=partial(StreamingScorer, model.score_windows, params),
+    )

@@ -140,12 +140,16 @@ class SpeechEmbedder:
         """(frames, 32) -> one embedding per chunk from chunk 9 on, (n, 96)."""
         n_chunks = len(mel) // FRAMES_PER_CHUNK
         ends = [(c + 1) * FRAMES_PER_CHUNK for c in range(FIRST_EMBEDDING_CHUNK, n_chunks)]
-        if not ends:
+        return self.embed_mel_windows([mel[end - EMBEDDING_MEL_FRAMES : end] for end in ends])
+
+    def embed_mel_windows(self, windows: list[np.ndarray]) -> np.ndarray:
+        """Windows of 76 mel frames -> (n, 96) embeddings, batched."""
+        if not windows:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        windows = np.stack([mel[end - EMBEDDING_MEL_FRAMES : end] for end in ends])  # (n, 76, 32)
+        stacked = np.stack(windows)  # (n, 76, 32)
         out = [
-            self._embedding(windows[i : i + EMBEDDING_BATCH, :, :, None]).reshape(-1, EMBEDDING_DIM)
-            for i in range(0, len(windows), EMBEDDING_BATCH)
+            self._embedding(stacked[i : i + EMBEDDING_BATCH, :, :, None]).reshape(-1, EMBEDDING_DIM)
+            for i in range(0, len(stacked), EMBEDDING_BATCH)
         ]
         return np.concatenate(out)
 
