@@ -31,8 +31,9 @@ $(UI_BUILT): web/node_modules/.package-lock.json $(UI_SOURCES)
 ui: $(UI_BUILT)
 
 # The real parts tests start: headless Chromium for tests/e2e (Playwright downloads no
-# browser), OpenSSH's server as the board, shellcheck for the board's script.
-TEST_TOOLS := $(CHROMIUM):chromium /usr/sbin/sshd:openssh-server /usr/bin/shellcheck:shellcheck
+# browser), OpenSSH's server as the board, shellcheck for the board's script, Mosquitto.
+TEST_TOOLS := $(CHROMIUM):chromium /usr/sbin/sshd:openssh-server /usr/bin/shellcheck:shellcheck \
+	/usr/sbin/mosquitto:mosquitto
 test-tools:
 	@missing="$$(for t in $(TEST_TOOLS); do [ -x "$${t%%:*}" ] || echo "$${t#*:}"; done)"; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \

@@ -367,6 +367,51 @@ def pin_host_key(
     typer.echo(f"pinned {target.host}:{target.port} {fingerprint} in {target.known_hosts}")
 
 
+@app.command()
+def detect(
+    model: Annotated[
+        Path,
+        typer.Option(
+            envvar="STT_WAKE_MODEL_PATH",
+            help="wake_model.onnx with metadata.json beside it; a symlink is followed anew "
+            "on every chunk, so a deploy's swap is picked up without a restart.",
+        ),
+    ] = Path("/models/wake_model.onnx"),
+    source: Annotated[
+        str, typer.Option(help="file:PATH, stdin (raw PCM16), socket[:PATH] or alsa[:DEVICE].")
+    ] = "alsa",
+    mqtt: Annotated[
+        str | None,
+        typer.Option(envvar="MQTT_URL", help="mqtt://[user:pass@]host[:port]; else stdout."),
+    ] = None,
+    tars: Annotated[
+        bool, typer.Option("--tars", help="Also publish TARS's wake/event envelope.")
+    ] = False,
+    threshold: Annotated[
+        float | None, typer.Option(help="Override the model's threshold (its metadata's).")
+    ] = None,
+) -> None:
+    """Listen for the wake phrase and publish each detection (the board's detector)."""
+    from waketrain.runtime.detector import Detector, run_detector
+    from waketrain.runtime.publish import open_publisher
+    from waketrain.runtime.sources import SourceError, open_source
+
+    try:
+        detector = Detector(model, threshold)
+        chunks = open_source(source)
+        publisher = open_publisher(mqtt, tars)
+    except (OSError, ValueError, SourceError) as exc:
+        raise _fail(exc) from None
+    try:
+        run_detector(
+            detector, chunks, publisher, on_reload=lambda m: typer.echo(f"now using {m}", err=True)
+        )
+    except (OSError, SourceError) as exc:
+        raise _fail(exc) from None
+    finally:
+        publisher.close()
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",

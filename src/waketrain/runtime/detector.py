@@ -1,0 +1,139 @@
+"""The detector's core: audio chunks in, detections out, with the model hot-swappable.
+
+The model path is normally a symlink (`current/wake_model.onnx`); when its target changes
+(a deploy swapped `current`), the next chunk goes to the new model, already warmed up on the
+last window of audio, so no audio is dropped and no detection window is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from waketrain.runtime.loader import ChunkScorer, ExportedModel, load_export
+from waketrain.runtime.streaming import Trigger
+
+if TYPE_CHECKING:
+    from waketrain.runtime.publish import Publisher
+
+
+@dataclass(frozen=True)
+class Detection:
+    model_id: str
+    phrase: str
+    score: float
+    threshold: float
+    timestamp: float  # Unix time when the detector decided
+    stream_seconds: float  # position in the audio stream, end of the window that fired
+    energy: float  # RMS (0-1) of the audio that window heard
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "model_id": self.model_id,
+            "phrase": self.phrase,
+            "score": round(self.score, 4),
+            "threshold": self.threshold,
+            "timestamp": self.timestamp,
+        }
+
+
+class Detector:
+    def __init__(self, model_path: Path, threshold: float | None = None) -> None:
+        self.model_path = model_path
+        self._threshold_override = threshold
+        self._hops = 0  # hops scored since the stream began, across model swaps
+        self._target: str | None = None
+        self._recent: deque[np.ndarray] = deque()
+        self._recent_samples = 0
+        self._load()
+
+    @property
+    def model(self) -> ExportedModel:
+        return self._model
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold_override or self._model.threshold
+
+    def _load(self) -> None:
+        target = os.path.realpath(self.model_path)
+        if not os.path.isfile(target):
+            raise FileNotFoundError(f"No model at {self.model_path} (resolves to {target}).")
+        self._model = load_export(Path(target).parent)
+        self._target = target
+        self._stream: ChunkScorer = self._model.stream()
+        self._trigger = Trigger(self.threshold, self._model.params.refractory_hops)
+        if self._recent:  # warm the new model on the audio its window would already hold
+            self._stream.process(np.concatenate(list(self._recent)))
+
+    def reload_if_changed(self) -> bool:
+        """Swap to the model the path now points at; False when it did not change or broke."""
+        target = os.path.realpath(self.model_path)
+        if target == self._target or not os.path.isfile(target):
+            return False
+        self._load()
+        return True
+
+    def process(self, chunk: np.ndarray) -> list[Detection]:
+        """Feed a chunk (float32, 16 kHz mono); detections it completes."""
+        self._remember(chunk)
+        scores = self._stream.process(chunk)
+        first_hop = self._hops
+        self._hops += len(scores)
+        fired = self._trigger.update(scores)
+        if not fired:
+            return []
+        params = self._model.params
+        window = np.concatenate(list(self._recent))[-params.window_samples :]
+        energy = float(np.sqrt(np.mean(np.square(window)))) if len(window) else 0.0
+        metadata = self._model.metadata
+        return [
+            Detection(
+                model_id=str(metadata["model_id"]),
+                phrase=str(metadata["phrase"]),
+                score=float(scores[i]),
+                threshold=self.threshold,
+                timestamp=time.time(),
+                stream_seconds=(first_hop + i + 1) * params.hop_seconds,
+                energy=energy,
+            )
+            for i in fired
+        ]
+
+    def _remember(self, chunk: np.ndarray) -> None:
+        """Keep about one model window of the latest audio, for warm-up after a swap."""
+        self._recent.append(chunk)
+        self._recent_samples += len(chunk)
+        window = self._model.params.window_samples
+        while self._recent_samples - len(self._recent[0]) >= window:
+            self._recent_samples -= len(self._recent.popleft())
+
+
+def run_detector(
+    detector: Detector,
+    chunks: Iterable[np.ndarray],
+    publisher: Publisher,
+    on_reload: Callable[[str], None] | None = None,
+) -> int:
+    """Stream until the source ends; returns how many detections were published."""
+    publisher.ready(
+        str(detector.model.metadata["model_id"]), str(detector.model.metadata["phrase"])
+    )
+    published = 0
+    for chunk in chunks:
+        if detector.reload_if_changed():
+            model_id = str(detector.model.metadata["model_id"])
+            publisher.ready(model_id, str(detector.model.metadata["phrase"]))
+            if on_reload is not None:
+                on_reload(model_id)
+        for detection in detector.process(chunk):
+            publisher.detection(detection)
+            published += 1
+    return published

@@ -1,0 +1,229 @@
+"""`waketrain detect` with a real trained head, real recordings and a real Mosquitto broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+import soundfile as sf
+
+from tests.conftest import free_port, service_env, shared
+from waketrain.runtime.loader import load_export
+from waketrain.runtime.streaming import Trigger
+from waketrain.settings import Settings
+from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.pipeline import train
+
+SR = 16_000
+TINY_HEAD = {"backend": "oww_head", "epochs": 6, "batch_size": 128, "head.positive_variants": 2,
+             "head.negative_variants": 1, "synth.positives": 30, "synth.confusables": 30,
+             "synth.speech": 10}  # fmt: skip
+HELD_OUT = range(300, 330)  # "computer" clips the job never saw (it trains on the first 60)
+
+
+@dataclass
+class Broker:
+    port: int
+    messages: list[tuple[str, dict[str, object], bool]] = field(default_factory=list)
+
+    def on_topic(self, topic: str) -> list[dict[str, object]]:
+        return [payload for t, payload, _ in self.messages if t == topic]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """Mosquitto on a free loopback port, and a subscriber that records everything."""
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stderr=subprocess.DEVNULL)
+    broker = Broker(port)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    subscribed = threading.Event()
+    client.on_connect = lambda c, *_: c.subscribe("#", qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, m: broker.messages.append(
+        (m.topic, json.loads(m.payload), m.retain)
+    )
+    for _ in range(50):
+        try:
+            client.connect("127.0.0.1", port)
+            break
+        except OSError:
+            time.sleep(0.1)
+    client.loop_start()
+    assert subscribed.wait(10), "could not subscribe to the test broker"
+    yield broker
+    client.loop_stop()
+    client.disconnect()
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("detect-registry"), admin_password="x")
+    registry = start_registry(settings).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
+    sets = (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 45),
+            ("speech/not_wake_words", "negative", 20))  # fmt: skip
+    for folder, label, n in sets:
+        for path in sorted(shared(folder).rglob("*.flac"))[:n]:
+            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
+            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "t")
+    noise_clips = ClipMetadata(label="noise")  # the longer recordings are refused, as on upload
+    import_directory(registry, shared("noise/room_tone"), "computer", noise_clips, "t")
+    result = train(registry, "computer", apply_overrides(TrainConfig(), TINY_HEAD))
+    registry.close()
+    return result.export_dir
+
+
+def read(path: Path) -> np.ndarray:
+    return sf.read(str(path), dtype="float32")[0]
+
+
+def noise(seconds: float) -> np.ndarray:
+    audio = np.concatenate([read(p) for p in sorted(shared("noise/room_tone").glob("*.flac"))])
+    return audio[: int(seconds * SR)]
+
+
+def fires(export: Path, audio: np.ndarray) -> int:
+    """How often training's evaluation path says the detector fires on `audio`."""
+    model = load_export(export)
+    return len(
+        Trigger(model.threshold, model.params.refractory_hops).update(model.score_audio(audio))
+    )
+
+
+@pytest.fixture(scope="module")
+def phrase_stream(export: Path) -> np.ndarray:
+    """Room tone, a held-out "computer", room tone: a clip on which evaluation fires once."""
+    clips = sorted(shared("wake/computer").glob("*.flac"))
+    for i in HELD_OUT:
+        audio = np.concatenate([noise(2), read(clips[i]), noise(2)[::-1]])
+        if fires(export, audio) == 1:
+            return audio
+    pytest.fail("the tiny model fires once on none of 30 held-out clips")
+
+
+def write_wav(path: Path, audio: np.ndarray) -> Path:
+    sf.write(str(path), audio, SR, subtype="PCM_16")
+    return path
+
+
+def detect_command(model: Path, broker: Broker, *args: str) -> list[str]:
+    return [sys.executable, "-m", "waketrain", "detect", "--model", str(model),
+            "--mqtt", f"mqtt://127.0.0.1:{broker.port}", *args]  # fmt: skip
+
+
+def detect(export: Path, broker: Broker, *args: str) -> str:
+    """`waketrain detect` over a whole source, as on the board."""
+    run = subprocess.run(
+        detect_command(export / "wake_model.onnx", broker, *args),
+        env=service_env(export),
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    time.sleep(0.5)  # the subscriber's network thread catches up
+    return run.stderr.decode()
+
+
+def test_the_phrase_publishes_exactly_one_event_with_the_fields_tars_reads(
+    export: Path, broker: Broker, phrase_stream: np.ndarray, tmp_path: Path
+) -> None:
+    metadata = json.loads((export / "metadata.json").read_text())
+    wav = write_wav(tmp_path / "phrase.wav", phrase_stream)
+    detect(export, broker, "--source", f"file:{wav}")
+    events = broker.on_topic(f"stt/wake/{metadata['model_id']}")
+    assert len(events) == 1, broker.messages
+    event = events[0]
+    assert set(event) == {"model_id", "phrase", "score", "threshold", "timestamp"}
+    assert (event["model_id"], event["phrase"]) == (metadata["model_id"], "computer")
+    assert event["threshold"] == metadata["threshold"]
+    assert float(event["score"]) >= metadata["threshold"]  # type: ignore[arg-type]
+    assert abs(float(event["timestamp"]) - time.time()) < 60  # type: ignore[arg-type]
+    assert broker.on_topic("wake/event") == []  # only with --tars
+    health = broker.on_topic("system/health/waketrain-detect")
+    assert [h["event"] for h in health] == ["ready", "stopped"]
+
+
+def test_tars_mode_also_publishes_the_wake_event_envelope(
+    export: Path, broker: Broker, phrase_stream: np.ndarray, tmp_path: Path
+) -> None:
+    wav = write_wav(tmp_path / "phrase.wav", phrase_stream)
+    detect(export, broker, "--source", f"file:{wav}", "--tars")
+    (envelope,) = broker.on_topic("wake/event")
+    assert set(envelope) == {"id", "type", "ts", "source", "data"}
+    assert envelope["type"] == "wake.event"
+    data = envelope["data"]
+    assert isinstance(data, dict) and data["type"] == "wake" and data["cause"] == "wake_phrase"
+    assert 0 < data["energy"] < 1 and data["confidence"] > 0
+    assert len([t for t, _, _ in broker.messages if t.startswith("stt/wake/")]) == 1
+
+
+def test_noise_alone_publishes_nothing(export: Path, broker: Broker, tmp_path: Path) -> None:
+    audio = noise(30)
+    assert fires(export, audio) == 0
+    wav = write_wav(tmp_path / "noise.wav", audio)
+    detect(export, broker, "--source", f"file:{wav}")
+    assert [t for t, _, _ in broker.messages if t.startswith(("stt/wake/", "wake/"))] == []
+
+
+def test_swapping_the_current_symlink_mid_stream_switches_models_without_a_gap(
+    export: Path, broker: Broker, phrase_stream: np.ndarray, tmp_path: Path
+) -> None:
+    """As a deploy swaps `current`: the phrase right after the swap is caught by the new model."""
+    board = tmp_path / "board"
+    releases = board / "releases"
+    first, second = releases / "first", releases / "second"
+    shutil.copytree(export, first)
+    shutil.copytree(export, second)
+    metadata = json.loads((second / "metadata.json").read_text())
+    (second / "metadata.json").write_text(json.dumps({**metadata, "model_id": "second-model"}))
+    os.symlink("releases/first", board / "current")
+
+    pcm = (np.clip(phrase_stream, -1, 1) * 32767).astype("<i2").tobytes()
+    lead = (np.clip(noise(8), -1, 1) * 32767).astype("<i2").tobytes()
+    process = subprocess.Popen(
+        detect_command(board / "current" / "wake_model.onnx", broker, "--source", "stdin"),
+        env=service_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(lead)
+    process.stdin.flush()
+    time.sleep(3)  # the first model hears the lead
+    os.symlink("releases/second", board / "current.new")
+    os.replace(board / "current.new", board / "current")
+    process.stdin.write(pcm)
+    process.stdin.close()
+    assert process.stderr is not None
+    with process.stderr:
+        said = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, said
+    time.sleep(0.5)
+    assert "now using second-model" in said
+    ready = [
+        h["model_id"]
+        for h in broker.on_topic("system/health/waketrain-detect")
+        if h["event"] == "ready"
+    ]
+    assert ready[-2:] == [metadata["model_id"], "second-model"]
+    assert len(broker.on_topic("stt/wake/second-model")) == 1
+    assert broker.on_topic(f"stt/wake/{metadata['model_id']}") == []
