@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -227,3 +229,98 @@ def test_swapping_the_current_symlink_mid_stream_switches_models_without_a_gap(
     assert ready[-2:] == [metadata["model_id"], "second-model"]
     assert len(broker.on_topic("stt/wake/second-model")) == 1
     assert broker.on_topic(f"stt/wake/{metadata['model_id']}") == []
+
+
+def test_the_detector_imports_nothing_from_training_or_the_service() -> None:
+    """The board installs only the runtime extra: no torch, FastAPI, SQLAlchemy or soundfile."""
+    code = (
+        "import sys, waketrain.cli, waketrain.runtime.detector, waketrain.runtime.publish, "
+        "waketrain.runtime.sources; "
+        "print(','.join(m for m in ('torch', 'fastapi', 'sqlalchemy', 'soundfile', 'soxr') "
+        "if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == ""
+
+
+def test_tars_audio_fanout_socket_feeds_the_detector(
+    export: Path, broker: Broker, phrase_stream: np.ndarray, tmp_path: Path
+) -> None:
+    """TARS's STT worker serves raw PCM16 on a Unix socket; the detector reads it beside TARS."""
+    path = tmp_path / "audio-fanout.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall((np.clip(phrase_stream, -1, 1) * 32767).astype("<i2").tobytes())
+
+    feeder = threading.Thread(target=serve)
+    feeder.start()
+    detect(export, broker, "--source", f"socket:{path}")
+    feeder.join(timeout=10)
+    server.close()
+    model_id = json.loads((export / "metadata.json").read_text())["model_id"]
+    assert len(broker.on_topic(f"stt/wake/{model_id}")) == 1
+
+
+def test_wyoming_clients_get_the_model_described_and_detections_streamed(
+    export: Path, phrase_stream: np.ndarray
+) -> None:
+    """A Home Assistant style round trip: describe, then two audio streams."""
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncTcpClient
+    from wyoming.info import Describe, Info
+    from wyoming.wake import Detection, NotDetected
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "waketrain", "detect", "--model", str(export / "wake_model.onnx"),
+         "--wyoming", f"tcp://127.0.0.1:{port}"],
+        env=service_env(export), stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    model_id = json.loads((export / "metadata.json").read_text())["model_id"]
+
+    async def stream(client: AsyncTcpClient, audio: np.ndarray) -> str:
+        await client.write_event(AudioStart(rate=SR, width=2, channels=1).event())
+        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        for i in range(0, len(pcm), 2048):
+            chunk = AudioChunk(rate=SR, width=2, channels=1, audio=pcm[i : i + 2048], timestamp=i)
+            await client.write_event(chunk.event())
+        await client.write_event(AudioStop().event())
+        while True:
+            event = await asyncio.wait_for(client.read_event(), timeout=30)
+            assert event is not None
+            if Detection.is_type(event.type):
+                assert Detection.from_event(event).name == model_id
+                return "detection"
+            if NotDetected.is_type(event.type):
+                return "not-detected"
+
+    async def session() -> tuple[Info, str, str]:
+        for _ in range(100):
+            try:
+                client = AsyncTcpClient("127.0.0.1", port)
+                await client.connect()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        await client.write_event(Describe().event())
+        event = await asyncio.wait_for(client.read_event(), timeout=30)
+        assert event is not None
+        info = Info.from_event(event)
+        heard = await stream(client, phrase_stream)
+        quiet = await stream(client, noise(10))
+        await client.disconnect()
+        return info, heard, quiet
+
+    try:
+        info, heard, quiet = asyncio.run(session())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    (model,) = info.wake[0].models
+    assert (model.name, model.phrase) == (model_id, "computer")
+    assert (heard, quiet) == ("detection", "not-detected")

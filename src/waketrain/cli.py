@@ -390,8 +390,20 @@ def detect(
     threshold: Annotated[
         float | None, typer.Option(help="Override the model's threshold (its metadata's).")
     ] = None,
+    wyoming: Annotated[
+        str | None,
+        typer.Option(help="Serve Wyoming wake detection instead (e.g. tcp://0.0.0.0:10400)."),
+    ] = None,
 ) -> None:
     """Listen for the wake phrase and publish each detection (the board's detector)."""
+    if wyoming:
+        from waketrain.runtime.wyoming_server import run_wyoming
+
+        try:
+            run_wyoming(wyoming, model, threshold)
+        except (OSError, ValueError) as exc:
+            raise _fail(exc) from None
+        return
     from waketrain.runtime.detector import Detector, run_detector
     from waketrain.runtime.publish import open_publisher
     from waketrain.runtime.sources import SourceError, open_source

@@ -1,0 +1,165 @@
+"""CPU cost of wake detection per audio second, and detection latency, in one run.
+
+    .venv/bin/python bench/detector_cost.py [--seconds 120]
+
+Streams the same real audio (the shared noise and speech recordings, looped) in 80 ms chunks,
+as a board does, through:
+- waketrain's detector with a MarbleNet export (the default architecture; trained for one
+  epoch here, since cost does not depend on how well it was trained),
+- waketrain's detector with an openWakeWord-head export (oww_head backend),
+- openWakeWord 0.6 itself (ONNX feature models, the head above), as TARS runs it,
+- microWakeWord (pymicro-wakeword's okay_nabu), when pymicro-wakeword is installed.
+CPU time is process time (all threads) over audio time: % of one core per audio second.
+
+Latency: held-out "computer" clips after 2 s of room tone; for each the waketrain head fires
+on, the stream time from the end of speech in the clip (Silero VAD) to the end of the hop that
+fired (audio time; add the per-chunk compute time for wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from waketrain.audio.vad import SPEECH_PROBABILITY, chunk_samples, speech_probabilities
+from waketrain.runtime.detector import Detector
+from waketrain.settings import Settings
+from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.pipeline import train
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SR, CHUNK = 16_000, 1280
+
+
+def read(path: Path) -> np.ndarray:
+    return sf.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1)
+
+
+def bench_audio(seconds: float) -> np.ndarray:
+    paths = sorted((SHARED / "noise").rglob("*.flac")) + sorted((SHARED / "speech").rglob("*.flac"))
+    audio = np.concatenate([read(p) for p in paths])
+    return np.resize(audio, int(seconds * SR))
+
+
+def train_exports(root: Path) -> dict[str, Path]:
+    registry = start_registry(Settings(data_dir=root, admin_password="x")).registry
+    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "bench")
+    for folder, label, n in (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 60)):
+        for path in sorted((SHARED / folder).glob("*.flac"))[:n]:
+            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
+            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "bench")
+    exports = {}
+    for backend, extra in (("marblenet", {"epochs": 1, "synth.use": "off"}),
+                           ("oww_head", {"epochs": 6})):  # fmt: skip
+        config = apply_overrides(TrainConfig(), {"backend": backend, **extra})
+        exports[backend] = train(registry, "computer", config).export_dir
+    registry.close()
+    return exports
+
+
+def cpu_percent(process_chunk: Callable[[np.ndarray], object], audio: np.ndarray) -> float:
+    chunks = [audio[i : i + CHUNK] for i in range(0, len(audio) - CHUNK + 1, CHUNK)]
+    for chunk in chunks[:50]:  # warm-up: sessions, caches
+        process_chunk(chunk)
+    start = time.process_time()
+    for chunk in chunks:
+        process_chunk(chunk)
+    return 100 * (time.process_time() - start) / (len(chunks) * CHUNK / SR)
+
+
+def openwakeword_chunk(head: Path) -> Callable[[np.ndarray], object]:
+    from openwakeword.model import Model
+
+    models = SHARED.parent / "models" / "openwakeword"
+    oww = Model(
+        wakeword_models=[str(head)],
+        inference_framework="onnx",
+        melspec_model_path=str(models / "melspectrogram.onnx"),
+        embedding_model_path=str(models / "embedding_model.onnx"),
+    )
+    return lambda chunk: oww.predict((chunk * 32767).astype(np.int16))
+
+
+def microwakeword_chunk() -> Callable[[np.ndarray], object] | None:
+    try:
+        from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+    except ImportError:
+        return None
+    mww, features = MicroWakeWord.from_builtin(Model.OKAY_NABU), MicroWakeWordFeatures()
+
+    def process(chunk: np.ndarray) -> None:
+        for frame in features.process_streaming((chunk * 32767).astype("<i2").tobytes()):
+            mww.process_streaming(frame)
+
+    return process
+
+
+def speech_end_seconds(clip: np.ndarray) -> float:
+    """Where Silero VAD hears the last speech in the clip (clips end with some silence)."""
+    speech = np.flatnonzero(speech_probabilities(clip) >= SPEECH_PROBABILITY)
+    return float((speech[-1] + 1) * chunk_samples() / SR) if len(speech) else len(clip) / SR
+
+
+def latencies(export: Path) -> tuple[list[float], int]:
+    lead = read(sorted((SHARED / "noise" / "room_tone").glob("*.flac"))[0])[: 2 * SR]
+    clips = sorted((SHARED / "wake" / "computer").glob("*.flac"))[300:340]
+    found = []
+    for path in clips:
+        detector = Detector(export / "wake_model.onnx")
+        clip = read(path)
+        audio = np.concatenate([lead, clip, np.zeros(2 * SR, np.float32)])
+        phrase_end = len(lead) / SR + speech_end_seconds(clip)
+        for i in range(0, len(audio), CHUNK):
+            detections = detector.process(audio[i : i + CHUNK])
+            if detections:
+                found.append(detections[0].stream_seconds - phrase_end)
+                break
+    return found, len(clips)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    audio = bench_audio(args.seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        exports = train_exports(Path(tmp))
+        rows: list[tuple[str, float]] = []
+        for backend, export in exports.items():
+            detector = Detector(export / "wake_model.onnx")
+            rows.append((f"waketrain detect, {backend}", cpu_percent(detector.process, audio)))
+        head = exports["oww_head"] / "wake_model.onnx"
+        rows.append(
+            ("openWakeWord 0.6 (ONNX), same head", cpu_percent(openwakeword_chunk(head), audio))
+        )
+        micro = microwakeword_chunk()
+        if micro is not None:
+            rows.append(("microWakeWord okay_nabu (pymicro-wakeword)", cpu_percent(micro, audio)))
+        found, tried = latencies(exports["oww_head"])
+
+    machine = platform.processor() or platform.machine()
+    print(f"\n{machine}, {args.seconds:g} s of audio in 80 ms chunks\n")
+    print("| detector | % of one core per audio second |")
+    print("| --- | ---: |")
+    for name, percent in rows:
+        print(f"| {name} | {percent:.2f} % |")
+    if found:
+        print(
+            f"\nLatency (oww_head, end of phrase to the hop that fired, audio time): median "
+            f"{np.median(found) * 1000:.0f} ms, max {max(found) * 1000:.0f} ms; "
+            f"fired on {len(found)} of {tried} held-out clips."
+        )
+
+
+if __name__ == "__main__":
+    main()
