@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from waketrain.runtime.publish import Publisher
 
 
+LIVE_THREADS = 1  # a board streams one window per hop; spare cores stay with TARS
+
+
 @dataclass(frozen=True)
 class Detection:
     model_id: str
@@ -66,7 +69,7 @@ class Detector:
         target = os.path.realpath(self.model_path)
         if not os.path.isfile(target):
             raise FileNotFoundError(f"No model at {self.model_path} (resolves to {target}).")
-        self._model = load_export(Path(target).parent)
+        self._model = load_export(Path(target).parent, threads=LIVE_THREADS)
         self._target = target
         self._stream: ChunkScorer = self._model.stream()
         self._trigger = Trigger(self.threshold, self._model.params.refractory_hops)

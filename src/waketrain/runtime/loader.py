@@ -36,20 +36,24 @@ class ExportedModel:
         return float(self.metadata["threshold"])
 
 
-def load_export(export_dir: Path) -> ExportedModel:
-    """Either backend, by what its metadata.json says it is."""
+def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
+    """Either backend, by what its metadata.json says it is.
+
+    `threads=1` for live streaming: one window per hop gains nothing from a thread pool,
+    whose spinning workers only cost CPU; batched evaluation leaves onnxruntime's default.
+    """
     metadata = json.loads((export_dir / "metadata.json").read_text())
     params = StreamingParams.from_metadata(metadata)
     onnx_path = export_dir / "wake_model.onnx"
     if metadata.get("backend") == "oww_head":
-        head = OwwHeadModel(onnx_path)
+        head = OwwHeadModel(onnx_path, threads=threads)
         return ExportedModel(
             metadata,
             params,
             score_audio=partial(head.score_stream, params=params),
             stream=partial(OwwHeadStream, head, params),
         )
-    model = OnnxWakeModel(onnx_path)
+    model = OnnxWakeModel(onnx_path, threads=threads)
     return ExportedModel(
         metadata,
         params,

@@ -46,8 +46,10 @@ def embedding_windows(embeddings: np.ndarray) -> np.ndarray:
 class OwwHeadModel:
     """The head as TARS runs it: one `[1, 16, 96]` window per call, every 80 ms."""
 
-    def __init__(self, path: Path, embedder: SpeechEmbedder | None = None) -> None:
-        self._session = inference_session(path)
+    def __init__(
+        self, path: Path, embedder: SpeechEmbedder | None = None, threads: int | None = None
+    ) -> None:
+        self._session = inference_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self._embedder = embedder
 
