@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import free_port, service_env, shared
+from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.streaming import Trigger
 from waketrain.settings import Settings
@@ -324,3 +325,25 @@ def test_wyoming_clients_get_the_model_described_and_detections_streamed(
     (model,) = info.wake[0].models
     assert (model.name, model.phrase) == (model_id, "computer")
     assert (heard, quiet) == ("detection", "not-detected")
+
+
+def test_a_broken_release_is_refused_and_the_old_model_keeps_listening(
+    export: Path, tmp_path: Path
+) -> None:
+    board = tmp_path / "board"
+    good, broken = board / "releases" / "good", board / "releases" / "broken"
+    shutil.copytree(export, good)
+    broken.mkdir()
+    shutil.copy(export / "wake_model.onnx", broken)  # no metadata.json beside it
+    os.symlink("releases/good", board / "current")
+    detector = Detector(board / "current" / "wake_model.onnx")
+    model_id = detector.model.metadata["model_id"]
+    detector.process(noise(1))
+
+    os.symlink("releases/broken", board / "current.new")
+    os.replace(board / "current.new", board / "current")
+    assert detector.reload_if_changed() is False
+    assert detector.reload_error and "metadata.json" in detector.reload_error
+    assert detector.model.metadata["model_id"] == model_id
+    assert len(detector.process(noise(1))) == 0  # still streaming with the good model
+    assert detector.reload_if_changed() is False  # not retried until the link changes again

@@ -415,9 +415,7 @@ def detect(
     except (OSError, ValueError, SourceError) as exc:
         raise _fail(exc) from None
     try:
-        run_detector(
-            detector, chunks, publisher, on_reload=lambda m: typer.echo(f"now using {m}", err=True)
-        )
+        run_detector(detector, chunks, publisher, on_reload=lambda said: typer.echo(said, err=True))
     except (OSError, SourceError) as exc:
         raise _fail(exc) from None
     finally:

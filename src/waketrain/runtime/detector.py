@@ -55,6 +55,8 @@ class Detector:
         self._target: str | None = None
         self._recent: deque[np.ndarray] = deque()
         self._recent_samples = 0
+        self.reload_error: str | None = None
+        self._stream: ChunkScorer
         self._load()
 
     @property
@@ -67,21 +69,31 @@ class Detector:
 
     def _load(self) -> None:
         target = os.path.realpath(self.model_path)
+        self._target = target  # a broken target is not retried until the path changes again
         if not os.path.isfile(target):
             raise FileNotFoundError(f"No model at {self.model_path} (resolves to {target}).")
-        self._model = load_export(Path(target).parent, threads=LIVE_THREADS)
-        self._target = target
-        self._stream: ChunkScorer = self._model.stream()
-        self._trigger = Trigger(self.threshold, self._model.params.refractory_hops)
+        model = load_export(Path(target).parent, threads=LIVE_THREADS)
+        stream = model.stream()
         if self._recent:  # warm the new model on the audio its window would already hold
-            self._stream.process(np.concatenate(list(self._recent)))
+            stream.process(np.concatenate(list(self._recent)))
+        self._model, self._stream = model, stream
+        self._trigger = Trigger(self.threshold, model.params.refractory_hops)
 
     def reload_if_changed(self) -> bool:
-        """Swap to the model the path now points at; False when it did not change or broke."""
+        """Swap to the model the path now points at.
+
+        False when it did not change, or when the new one cannot be loaded: then the old
+        model keeps listening and `reload_error` says why.
+        """
         target = os.path.realpath(self.model_path)
         if target == self._target or not os.path.isfile(target):
             return False
-        self._load()
+        try:
+            self._load()
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self.reload_error = f"kept {self._model.metadata['model_id']}: {target}: {exc}"
+            return False
+        self.reload_error = None
         return True
 
     def process(self, chunk: np.ndarray) -> list[Detection]:
@@ -131,11 +143,15 @@ def run_detector(
     )
     published = 0
     for chunk in chunks:
-        if detector.reload_if_changed():
+        reloaded = detector.reload_if_changed()
+        if detector.reload_error and on_reload is not None:
+            on_reload(f"could not switch models: {detector.reload_error}")
+            detector.reload_error = None
+        if reloaded:
             model_id = str(detector.model.metadata["model_id"])
             publisher.ready(model_id, str(detector.model.metadata["phrase"]))
             if on_reload is not None:
-                on_reload(model_id)
+                on_reload(f"now using {model_id}")
         for detection in detector.process(chunk):
             publisher.detection(detection)
             published += 1
