@@ -17,9 +17,9 @@ from typing import IO
 
 import numpy as np
 
+from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, PCM16_SCALE
+
 SAMPLE_RATE_HZ = 16_000
-CHUNK_SAMPLES = 1280  # 80 ms
-PCM16_SCALE = 32768.0
 TARS_FANOUT_SOCKET = "/tmp/tars/audio-fanout.sock"
 
 
@@ -42,6 +42,11 @@ def open_source(spec: str) -> Iterator[np.ndarray]:
     )
 
 
+def pcm16_to_float(data: bytes) -> np.ndarray:
+    """Little-endian PCM16 bytes (a trailing odd byte ignored) -> float32 in [-1, 1)."""
+    return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / PCM16_SCALE
+
+
 def pcm16_chunks(stream: IO[bytes]) -> Iterator[np.ndarray]:
     """Raw little-endian PCM16 at 16 kHz, read until the stream ends."""
     need = CHUNK_SAMPLES * 2
@@ -52,12 +57,10 @@ def pcm16_chunks(stream: IO[bytes]) -> Iterator[np.ndarray]:
             break
         pending += data
         if len(pending) == need:
-            yield np.frombuffer(pending, "<i2").astype(np.float32) / PCM16_SCALE
+            yield pcm16_to_float(pending)
             pending = b""
     if len(pending) >= 2:
-        yield (
-            np.frombuffer(pending[: len(pending) // 2 * 2], "<i2").astype(np.float32) / PCM16_SCALE
-        )
+        yield pcm16_to_float(pending)
 
 
 def file_chunks(path: Path) -> Iterator[np.ndarray]:
@@ -73,9 +76,7 @@ def _read_file(path: Path) -> np.ndarray:
         with wave.open(str(path), "rb") as w:
             if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE_HZ, 1, 2):
                 raise SourceError(f"{path} must be 16 kHz mono PCM16 WAV") from None
-            return (
-                np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / PCM16_SCALE
-            )
+            return pcm16_to_float(w.readframes(w.getnframes()))
     audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE_HZ:
         raise SourceError(f"{path} is {rate} Hz; the detector takes 16 kHz audio")

@@ -11,7 +11,6 @@ import asyncio
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
 from wyoming.event import Event
 from wyoming.info import Attribution, Describe, Info, WakeModel, WakeProgram
@@ -20,9 +19,9 @@ from wyoming.wake import Detection, NotDetected
 
 from waketrain import __version__
 from waketrain.runtime.detector import Detector
+from waketrain.runtime.sources import pcm16_to_float
 
 ATTRIBUTION = Attribution(name="waketrain", url="")  # trained on this site: no homepage
-PCM16_SCALE = 32768.0
 
 
 def describe(detector: Detector) -> Info:
@@ -69,7 +68,7 @@ class WakeHandler(AsyncEventHandler):
             if self._detector is None:  # a client that skipped audio-start
                 self._detector, self._detected = self._fresh_detector(), False
             chunk = self._converter.convert(AudioChunk.from_event(event))
-            audio = np.frombuffer(chunk.audio, "<i2").astype(np.float32) / PCM16_SCALE
+            audio = pcm16_to_float(chunk.audio)
             for detection in self._detector.process(audio):
                 self._detected = True
                 name = detection.model_id
