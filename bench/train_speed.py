@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -27,11 +29,26 @@ from waketrain.store.clips import ClipMetadata, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
-from waketrain.training.pipeline import train
+from waketrain.training.pipeline import ProgressUpdate, train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLIPS = [("positive", "wake/computer", 250), ("negative", "wake/snowboy", 120),
          ("negative", "speech/not_wake_words", 30)]  # fmt: skip
+
+
+class StagePrinter:
+    """Prints when each stage starts, and each data-prep step, on stderr: a slow phase shows."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.last = ("", "")  # (stage, message) last printed
+
+    def __call__(self, update: ProgressUpdate) -> None:
+        new_stage = update.stage != self.last[0]
+        if new_stage or (update.stage == "data_prep" and update.message != self.last[1]):
+            seconds = time.perf_counter() - self.started
+            print(f"  {seconds:6.1f} s  {update.stage}: {update.message}", file=sys.stderr)
+            self.last = (update.stage, update.message)
 
 
 def main() -> None:
@@ -51,24 +68,29 @@ def main() -> None:
                          path.name, "bench")  # fmt: skip
         with analysis_pool(os.cpu_count() or 1) as pool:
             analyze_pending_clips(registry, measure_in_processes(pool))
+        print(f"{len(CLIPS)} folders imported and analyzed", file=sys.stderr)
         for device in devices:
             config = apply_overrides(
                 TrainConfig(), {**parse_set_options(args.options), "device": device}
             )
             name = torch.cuda.get_device_name() if device == "cuda" else platform.processor()
             for run in ("first job", "repeat"):
-                result = train(registry, "speed", config, noise_dirs=[SHARED / "noise"],
+                print(f"{device}, {run}:", file=sys.stderr)
+                result = train(registry, "speed", config, StagePrinter(),
+                               noise_dirs=[SHARED / "noise"],
                                rir_dirs=[SHARED / "rir"])  # fmt: skip
                 label = f"{device} ({name or platform.machine()}), {run}"
-                rows.append((label, device, result.timings, result.metadata))
+                rows.append((label, result.timings, result.metadata))
+                phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+                print(f"  done: {phases}", file=sys.stderr)
     total_clips = sum(n for _, _, n in CLIPS)
     print(f"{total_clips} clips, {os.cpu_count()} CPU cores\n")
     print("| device | backend | data prep s | training s | eval s | export s | total s | clips/s "
           "| windows/s | epochs | AMP |")  # fmt: skip
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for label, device, t, metadata in rows:
+    for label, t, metadata in rows:
         config = metadata["config"]
-        amp = config["amp"] and device == "cuda"
+        amp = metadata["training_device"]["amp"]
         print(
             f"| {label} | {config['backend']} | {t['data_prep']:.1f} | {t['training']:.1f} "
             f"| {t['eval']:.1f} "

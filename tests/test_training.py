@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import soundfile as sf
+import torch
 
 from tests.conftest import run_cli, shared
 from waketrain.settings import Settings
@@ -78,6 +79,8 @@ def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     assert {"frr", "fa_per_hour", "auc"} <= set(metadata["metrics"])
     assert metadata["backend"] == "marblenet" and metadata["phrase"] == "computer"
     assert 0.0 < metadata["threshold"] < 1.0
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert metadata["training_device"]["type"] == expected_device
     assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
     assert "trtexec" in metadata["tensorrt"]
     assert metadata["config"]["epochs"] == 2 and metadata["config"]["model"]["channels"] == 16
@@ -106,6 +109,27 @@ def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     assert "epoch 2/2" in log and "threshold" in log
     artifacts = json.loads((registry.layout.root / "artifacts.json").read_text())["models"]
     assert artifacts[result.job_id]["dataset_sha256"] == metadata["dataset_sha256"]
+
+
+TINY_HEAD_REAL_ONLY = {"backend": "oww_head", "epochs": 2, "batch_size": 128, "synth.use": "off",
+                       "head.positive_variants": 1, "head.negative_variants": 1}  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
+@pytest.mark.parametrize("options", [TINY, TINY_HEAD_REAL_ONLY], ids=["marblenet", "oww_head"])
+def test_cuda_job_exports_a_model_that_runs_on_the_cpu(
+    registry: Registry, options: dict[str, object]
+) -> None:
+    config = apply_overrides(TrainConfig(), {**options, "device": "cuda", "amp": True})
+    result = train(registry, "computer", config)
+    device = result.metadata["training_device"]
+    assert device["type"] == "cuda"
+    # Mixed precision is the MarbleNet loop's; the small head trains in float32.
+    assert device["amp"] == (options["backend"] == "marblenet")
+    assert result.metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
+    checkpoint = torch.load(result.export_dir / "checkpoint.pt", map_location="cpu")
+    assert all(t.device.type == "cpu" for t in checkpoint["model"].values())
+    assert 0.0 < result.metadata["threshold"] < 1.0
 
 
 def test_warm_start_from_an_earlier_job(registry: Registry) -> None:

@@ -38,6 +38,7 @@ class Fitting:
     windows_per_epoch: int
     summary: str  # one log line: device, parameters, steps, class weight
     export: Callable[[Path], Exported]  # writes wake_model.onnx at the path
+    amp: bool = False  # trained in mixed precision
 
 
 def recall_at_low_false_alarm(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -130,4 +130,5 @@ def marblenet_fitting(
         summary=f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
         f"{steps_per_epoch} steps per epoch, positive class weight {positive_weight:.2f}",
         export=export,
+        amp=use_amp,
     )

@@ -105,6 +105,15 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def describe_device(device: torch.device, amp: bool) -> dict[str, Any]:
+    """Which device trained the model, for metadata.json: a CUDA job is judged differently."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+    return {"type": device.type, "name": name, "amp": amp, "torch": torch.__version__}
+
+
 def seed_everything(seed: int, device: torch.device) -> torch.Generator:
     """Seed every source of randomness; augmentation draws from the returned generator."""
     random.seed(seed)
@@ -241,6 +250,7 @@ def train(
     metadata = build_metadata(
         job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
+    metadata["training_device"] = describe_device(device, fitting.amp)
     metadata["metrics"]["windows_per_second"] = round(
         fitting.windows_per_epoch * config.epochs / max(timings["training"], 1e-9), 1
     )
