@@ -4,8 +4,10 @@
 
 Streams the same real audio (the shared noise and speech recordings, looped) in 80 ms chunks,
 as a board does, through:
-- waketrain's detector with a MarbleNet export (the default architecture; trained for one
-  epoch here, since cost does not depend on how well it was trained),
+- waketrain's detector with a MarbleNet export (trained for one epoch here, since cost does
+  not depend on how well it was trained): log-mel frame by frame, encoder.onnx once per hop;
+  and the same model run as a whole window per hop through wake_model.onnx (how exports
+  without encoder.onnx stream),
 - waketrain's detector with an openWakeWord-head export (oww_head backend),
 - openWakeWord 0.6 itself (ONNX feature models, the head above), as TARS runs it,
 - microWakeWord (pymicro-wakeword's okay_nabu), when pymicro-wakeword is installed.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ import soundfile as sf
 
 from waketrain.audio.vad import SPEECH_PROBABILITY, chunk_samples, speech_probabilities
 from waketrain.runtime.detector import Detector
+from waketrain.runtime.marblenet_stream import ENCODER_FILE
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
@@ -138,6 +142,13 @@ def main() -> None:
         for backend, export in exports.items():
             detector = Detector(export / "wake_model.onnx")
             rows.append((f"waketrain detect, {backend}", cpu_percent(detector.process, audio)))
+        # The same MarbleNet as exports had it before encoder.onnx: the whole window each hop.
+        whole_window = Path(tmp) / "marblenet-whole-window"
+        shutil.copytree(exports["marblenet"], whole_window)
+        (whole_window / ENCODER_FILE).unlink()
+        detector = Detector(whole_window / "wake_model.onnx")
+        rows.append(("waketrain detect, marblenet, whole window per hop",
+                     cpu_percent(detector.process, audio)))  # fmt: skip
         head = exports["oww_head"] / "wake_model.onnx"
         rows.append(
             ("openWakeWord 0.6 (ONNX), same head", cpu_percent(openwakeword_chunk(head), audio))

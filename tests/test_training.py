@@ -13,6 +13,11 @@ import soundfile as sf
 import torch
 
 from tests.conftest import run_cli, shared
+from waketrain.audio.decode import read_clip
+from waketrain.runtime.loader import load_export
+from waketrain.runtime.marblenet_stream import MarbleNetStream
+from waketrain.runtime.onnx_model import OnnxWakeModel
+from waketrain.runtime.streaming import score_stream
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, add_clip, import_directory
 from waketrain.store.datasets import DatasetCreate, create_dataset
@@ -130,6 +135,28 @@ def test_cuda_job_exports_a_model_that_runs_on_the_cpu(
     checkpoint = torch.load(result.export_dir / "checkpoint.pt", map_location="cpu")
     assert all(t.device.type == "cpu" for t in checkpoint["model"].values())
     assert 0.0 < result.metadata["threshold"] < 1.0
+
+
+def test_board_stream_scores_what_the_whole_window_model_scores(registry: Registry) -> None:
+    export = train(registry, "computer", tiny_config(epochs=1)).export_dir
+    assert (export / "encoder.onnx").stat().st_size > 0
+    model = load_export(export, threads=1)
+    assert isinstance(model.stream(), MarbleNetStream)
+    params = model.params
+    whole_window = OnnxWakeModel(export / "wake_model.onnx").score_windows
+    # A held-out phrase between room tone, fed in odd-sized chunks as a microphone would.
+    tone = read_clip(str(sorted(shared("noise/room_tone").rglob("*.flac"))[0]))[:32_000]
+    phrase = read_clip(str(sorted(shared("wake/computer").glob("*.flac"))[300]))
+    audio = np.concatenate([tone, phrase, tone])
+    stream = model.stream()
+    edges = np.cumsum(np.random.default_rng(0).integers(1, 3000, size=len(audio) // 1000))
+    streamed = np.concatenate(
+        [stream.process(c) for c in np.split(audio, edges[edges < len(audio)])]
+    )
+    expected = score_stream(whole_window, params, audio)
+    assert len(streamed) == len(expected) == len(audio) // params.hop_samples
+    np.testing.assert_allclose(streamed, expected, atol=1e-4)
+    np.testing.assert_allclose(model.score_audio(audio), expected, atol=1e-4)
 
 
 def test_warm_start_from_an_earlier_job(registry: Registry) -> None:

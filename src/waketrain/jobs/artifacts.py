@@ -13,6 +13,7 @@ from waketrain.store.registry import Registry
 DOWNLOADABLE = {
     "wake_model.onnx": "application/octet-stream",
     "wake_model.trt": "application/octet-stream",
+    "encoder.onnx": "application/octet-stream",
     "metadata.json": "application/json",
     "checkpoint.pt": "application/octet-stream",
     "confusion_matrix.png": "image/png",

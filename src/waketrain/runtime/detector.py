@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from waketrain.runtime.loader import ChunkScorer, ExportedModel, load_export
-from waketrain.runtime.streaming import Trigger
+from waketrain.runtime.loader import ExportedModel, load_export
+from waketrain.runtime.streaming import ChunkScorer, Trigger
 
 if TYPE_CHECKING:
     from waketrain.runtime.publish import Publisher

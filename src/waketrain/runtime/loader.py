@@ -7,21 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
+from waketrain.runtime.marblenet_stream import ENCODER_FILE, MarbleNetEncoder, MarbleNetStream
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.oww_model import OwwHeadModel, OwwHeadStream
-from waketrain.runtime.streaming import StreamingParams, StreamingScorer, score_stream
-
-
-class ChunkScorer(Protocol):
-    params: StreamingParams
-
-    def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Audio chunk of any size in, a smoothed score per completed hop out."""
-        ...
+from waketrain.runtime.streaming import (
+    ChunkScorer,
+    StreamingParams,
+    StreamingScorer,
+    score_recording,
+    score_stream,
+)
 
 
 @dataclass
@@ -53,6 +53,19 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
             score_audio=partial(head.score_stream, params=params),
             stream=partial(OwwHeadStream, head, params),
         )
+    encoder_path = export_dir / ENCODER_FILE
+    if encoder_path.exists() and params.hop_samples % FRAME_HOP_SAMPLES == 0:
+        encoder = MarbleNetEncoder(encoder_path, int(metadata["config"]["model"]["mel_bands"]),
+                                   threads=threads)  # fmt: skip
+
+        def stream() -> MarbleNetStream:
+            return MarbleNetStream(encoder, params)
+
+        def score_audio(audio: np.ndarray) -> np.ndarray:
+            return score_recording(stream(), audio)
+
+        return ExportedModel(metadata, params, score_audio=score_audio, stream=stream)
+    # Exports from before encoder.onnx: every hop runs the whole window through the model.
     model = OnnxWakeModel(onnx_path, threads=threads)
     return ExportedModel(
         metadata,

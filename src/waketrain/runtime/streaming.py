@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,18 +114,32 @@ class Trigger:
         return fired
 
 
+class ChunkScorer(Protocol):
+    params: StreamingParams
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Audio chunk of any size in, a smoothed score per completed hop out."""
+        ...
+
+
+def score_recording(
+    scorer: ChunkScorer, audio: np.ndarray, chunk_samples: int = 16_000 * 30
+) -> np.ndarray:
+    """Smoothed scores of a whole recording, fed through a fresh `scorer` chunk by chunk."""
+    parts = [
+        scorer.process(audio[i : i + chunk_samples]) for i in range(0, len(audio), chunk_samples)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
 def score_stream(
     score_windows: ScoreWindows,
     params: StreamingParams,
     audio: np.ndarray,
     chunk_samples: int = 16_000 * 30,
 ) -> np.ndarray:
-    """Smoothed scores of a whole recording, fed through a fresh scorer chunk by chunk."""
-    scorer = StreamingScorer(score_windows, params)
-    parts = [
-        scorer.process(audio[i : i + chunk_samples]) for i in range(0, len(audio), chunk_samples)
-    ]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    """Smoothed scores of a whole recording, every window scored by `score_windows`."""
+    return score_recording(StreamingScorer(score_windows, params), audio, chunk_samples)
 
 
 def hop_end_seconds(n_hops: int, params: StreamingParams) -> np.ndarray:

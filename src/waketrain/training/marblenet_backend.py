@@ -11,14 +11,16 @@ import torch
 from torch import nn
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, frames_for
+from waketrain.runtime.marblenet_stream import ENCODER_FILE, MarbleNetEncoder, MarbleNetStream
 from waketrain.runtime.onnx_model import OnnxWakeModel
-from waketrain.runtime.streaming import StreamingParams, score_stream
+from waketrain.runtime.streaming import StreamingParams, score_recording, score_stream
 from waketrain.training.augment import TrainingWindows, spec_augment
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData
-from waketrain.training.export import check_parity, export_onnx
+from waketrain.training.export import PARITY_TOLERANCE, ExportFailed, check_parity, export_onnx
 from waketrain.training.fitting import Exported, Fitting
-from waketrain.training.model import MarbleNet, parameter_count
+from waketrain.training.model import FeatureClassifier, MarbleNet, parameter_count
 
 VAL_HOP_SECONDS = 0.25
 
@@ -52,6 +54,26 @@ def score_in_batches(model: nn.Module, windows: np.ndarray, device: torch.device
             batch = torch.from_numpy(windows[start : start + 512]).to(device)
             out.append(model(batch).float().cpu().numpy())
     return np.concatenate(out)
+
+
+def stream_parity(
+    score_audio: Callable[[np.ndarray], np.ndarray],
+    full_model: OnnxWakeModel,
+    params: StreamingParams,
+    val_windows: np.ndarray,
+) -> float:
+    """Largest difference between the frame-by-frame stream and whole windows through
+    wake_model.onnx, on held-out audio played back to back; raises if too big."""
+    audio = np.concatenate(list(val_windows[:16]))
+    streamed = score_audio(audio)
+    whole = score_stream(full_model.score_windows, params, audio)
+    worst = float(np.max(np.abs(streamed - whole), initial=0.0))
+    if worst > PARITY_TOLERANCE:
+        raise ExportFailed(
+            f"The board's frame-by-frame front end and wake_model.onnx disagree by up to "
+            f"{worst:.4f} (tolerance {PARITY_TOLERANCE})."
+        )
+    return worst
 
 
 def marblenet_fitting(
@@ -104,6 +126,11 @@ def marblenet_fitting(
     def export(onnx_path: Path) -> Exported:
         # `audio` float32 [batch, samples] at 16 kHz -> `probability` float32 [batch]
         export_onnx(model, onnx_path, torch.zeros(2, windows.window), "audio", dynamic_batch=True)
+        # The board's path: `features` [batch, mel, frames] -> `probability` [batch]
+        frames = frames_for(windows.window)
+        encoder_path = onnx_path.parent / ENCODER_FILE
+        example = torch.zeros(2, config.model.mel_bands, frames)
+        export_onnx(FeatureClassifier(model), encoder_path, example, "features", True)
         params = StreamingParams(
             sample_rate=SAMPLE_RATE_HZ,
             window_samples=windows.window,
@@ -111,13 +138,35 @@ def marblenet_fitting(
             smoothing_windows=config.smoothing_windows,
             refractory_seconds=config.refractory_seconds,
         )
+        full_model = OnnxWakeModel(onnx_path)
+        parity = check_parity(model, full_model.score_windows, val_windows[:64])
+        encoder = MarbleNetEncoder(encoder_path, config.model.mel_bands)
+        score_audio: Callable[[np.ndarray], np.ndarray]
+        if params.hop_samples % FRAME_HOP_SAMPLES == 0:
+            # Evaluate what the board runs; it must score what the whole-window model scores.
+            def score_audio(audio: np.ndarray) -> np.ndarray:
+                return score_recording(MarbleNetStream(encoder, params), audio)
+
+            parity = max(parity, stream_parity(score_audio, full_model, params, val_windows))
+        else:
+            score_audio = partial(score_stream, full_model.score_windows, params)
         return Exported(
             params=params,
-            score_audio=partial(score_stream, OnnxWakeModel(onnx_path).score_windows, params),
-            parity=check_parity(model, OnnxWakeModel(onnx_path).score_windows, val_windows[:64]),
+            score_audio=score_audio,
+            parity=parity,
             io={
                 "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
                 "output": {"name": "probability", "dtype": "float32", "shape": ["batch"]},
+                "encoder": {
+                    "file": ENCODER_FILE,
+                    "input": {
+                        "name": "features",
+                        "dtype": "float32",
+                        "shape": ["batch", config.model.mel_bands, frames],
+                    },
+                    "features": "log-mel, 64 ms FFT of a 25 ms Hann window every 10 ms, "
+                    "mean removed per window (runtime/log_mel.py)",
+                },
             },
         )
 

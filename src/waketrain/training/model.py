@@ -85,5 +85,17 @@ class MarbleNet(nn.Module):
         return torch.sigmoid(self.logits(audio))
 
 
+class FeatureClassifier(nn.Module):
+    """MarbleNet without its front end: (batch, mel, frames) normalised log-mel -> (batch,)
+    probability. Exported as encoder.onnx for the board's frame-by-frame front end."""
+
+    def __init__(self, model: MarbleNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model.classify(features))
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
