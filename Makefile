@@ -47,6 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	$(BIN)/hadolint --config deploy/docker/hadolint.yaml deploy/docker/Dockerfile.* deploy/board/Dockerfile
 
 test: lint $(UI_BUILT) test-tools
 	$(BIN)/pytest
