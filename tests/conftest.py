@@ -39,8 +39,8 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
         WAKETRAIN_DATA_DIR=str(data_dir),
         WAKETRAIN_ADMIN_PASSWORD=ADMIN_PASSWORD,
         WAKETRAIN_LOG_LEVEL="warning",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -92,6 +92,7 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level.lower(),
+            access_log=False,  # the API logs each request itself, as JSON with its request id
         )
     finally:
         if worker is not None:
@@ -117,6 +118,7 @@ def worker(
         heartbeat_seconds=settings.heartbeat_seconds,
         stale_after_seconds=settings.stale_job_seconds,
         auto_bless=settings.auto_bless,
+        gc_interval_hours=settings.gc_interval_hours,
         noise_dirs=tuple(noise_dir or ()),
         rir_dirs=tuple(rir_dir or ()),
     )
@@ -365,6 +367,87 @@ def pin_host_key(
     except WaketrainError as exc:
         raise _fail(exc) from None
     typer.echo(f"pinned {target.host}:{target.port} {fingerprint} in {target.known_hosts}")
+
+
+@app.command()
+def backup(
+    to: Annotated[Path, typer.Option("--to", help="New folder for the backup (absent or empty).")],
+    transfers: Annotated[
+        bool, typer.Option("--transfers", help="Also copy the deploy bundles in transfers/.")
+    ] = False,
+) -> None:
+    """Back up the registry while the service runs: database snapshot, clips, jobs, models."""
+    from waketrain.store.backup import backup_registry
+
+    try:
+        report = backup_registry(_settings(), to, include_transfers=transfers)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    m = report.manifest
+    rows = ", ".join(f"{m.counts.get(t, 0)} {t}" for t in ("datasets", "clips", "jobs", "audit"))
+    typer.echo(f"backup {report.path}: {rows}; {len(m.files)} files, {m.total_bytes / 1e6:.1f} MB")
+    typer.echo(
+        f"schema {m.schema_revision}, current model "
+        f"{m.current_model.job_id if m.current_model else 'none'}"
+    )
+    for name in m.missing_files:
+        typer.secho(f"missing from the registry: {name}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
+def restore(
+    from_dir: Annotated[Path, typer.Argument(help="A folder written by `waketrain backup`.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a non-empty data dir (its contents are moved aside)."
+        ),
+    ] = False,
+) -> None:
+    """Restore a backup into WAKETRAIN_DATA_DIR; stop the service and workers first."""
+    from waketrain.store.backup import restore_registry
+
+    try:
+        report = restore_registry(from_dir, _settings(), force=force)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    m = report.manifest
+    typer.echo(
+        f"restored {from_dir} (taken {m.created_at:%Y-%m-%d %H:%M} UTC) into {report.data_dir}: "
+        f"{m.counts.get('clips', 0)} clips, {m.counts.get('jobs', 0)} jobs, current model "
+        f"{m.current_model.job_id if m.current_model else 'none'}"
+    )
+    if report.migrated:
+        typer.echo(f"schema migrated {m.schema_revision} -> {report.schema_revision}")
+    if report.replaced_dir:
+        typer.echo(
+            f"the previous contents are in {report.replaced_dir}; "
+            "delete it once the restored registry looks right"
+        )
+    for clip_id in report.missing_clip_files:
+        typer.secho(f"clip file missing: {clip_id}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Delete stale caches in scratch/ and surplus deploy bundles in transfers/."""
+    from waketrain.store.backup import collect_garbage
+
+    try:
+        registry = _open_registry()
+        report = collect_garbage(registry, dry_run=dry_run)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    verb = "would remove" if dry_run else "removed"
+    for path in report.removed:
+        typer.echo(f"{verb} {path.relative_to(registry.layout.root)}")
+    for path in report.kept_in_use:
+        typer.echo(f"kept {path.relative_to(registry.layout.root)} (a deployment is using it)")
+    typer.echo(f"{verb} {report.files} files, {report.bytes_freed / 1e6:.1f} MB")
 
 
 @app.command()

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Mark the session cookie Secure (set behind HTTPS)."
     )
+    uploads_per_minute: int = Field(
+        default=1200, ge=0, description="Uploads one user may make a minute, in bursts (0: off)."
+    )
+    login_failures_per_minute: int = Field(
+        default=10, ge=0, description="Failed logins one address may make a minute (0: off)."
+    )
     heartbeat_seconds: float = Field(
         default=2.0, gt=0, description="How often a worker confirms it is alive."
     )
@@ -56,6 +62,20 @@ class Settings(BaseSettings):
         default=True, description="Make each newly succeeded job's model the current one."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    gc_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often a worker cleans scratch/ and transfers/ between jobs; 0 disables.",
+    )
+    scratch_max_age_days: float = Field(
+        default=7.0, ge=0, description="Cached files in scratch/ unused this long are deleted."
+    )
+    keep_transfers: int = Field(
+        default=3,
+        ge=1,
+        description="Deploy bundles kept per model in transfers/ (newest first); "
+        "a running deployment's bundle is always kept.",
+    )
 
     deploy_host: str | None = Field(
         default=None,

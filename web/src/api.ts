@@ -258,13 +258,17 @@ export function detailFromBody(status: number, body: string): string {
   return `The server answered HTTP ${status}.`;
 }
 
+/** Sent with every request: the API refuses state changes from a session cookie without it,
+ * which a page on another site cannot add (CSRF). */
+const CSRF_HEADERS: Record<string, string> = { "X-Requested-With": "waketrain" };
+
 async function request<T>(method: string, path: string, body?: unknown, form?: FormData): Promise<T> {
   let response: Response;
   try {
     response = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers: body !== undefined ? { "Content-Type": "application/json" } : undefined,
+      headers: body !== undefined ? { ...CSRF_HEADERS, "Content-Type": "application/json" } : CSRF_HEADERS,
       body: form ?? (body !== undefined ? JSON.stringify(body) : undefined),
     });
   } catch {
@@ -368,6 +372,7 @@ export function uploadRecording(
     form.append("metadata", JSON.stringify(metadata));
     xhr.open("POST", `/datasets/${enc(datasetId)}/recordings`);
     xhr.withCredentials = true;
+    for (const [name, value] of Object.entries(CSRF_HEADERS)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
     };

@@ -11,7 +11,19 @@ from fastapi import FastAPI
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.limits import BodySizeLimit
-from waketrain.api.routers import auth, datasets, deploy, docs, jobs, recordings, status, ui
+from waketrain.api.metrics import RequestObserver, ServiceMetrics
+from waketrain.api.rate_limit import RateLimiter
+from waketrain.api.routers import (
+    auth,
+    datasets,
+    deploy,
+    docs,
+    jobs,
+    metrics,
+    recordings,
+    status,
+    ui,
+)
 from waketrain.deploy.service import fail_interrupted_deployments
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
@@ -59,10 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     install_error_handlers(app)
+    app.state.upload_limiter = RateLimiter("uploads", settings.uploads_per_minute)
+    app.state.login_limiter = RateLimiter("failed logins", settings.login_failures_per_minute)
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
-    routers = (status, auth, datasets, recordings, jobs, deploy, docs, ui)
+    app.state.metrics = ServiceMetrics(lambda: getattr(app.state, "registry", None))
+    # Added last, so outermost: it also sees (and times) what the size limit refuses.
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)
+    routers = (status, auth, datasets, recordings, jobs, deploy, metrics, docs, ui)
     for module in routers:
         app.include_router(module.router)
     ui.mount_assets(app)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
-from waketrain.store.accounts import Principal, resolve_token
+from waketrain.api.rate_limit import RateLimiter
+from waketrain.store.accounts import Principal, authenticate, resolve_token
 from waketrain.store.analysis import QualityAnalyzer
-from waketrain.store.errors import AuthenticationFailed
+from waketrain.store.errors import AuthenticationFailed, Forbidden
 from waketrain.store.registry import Registry
 
 SESSION_COOKIE = "waketrain_session"
+# A browser sends a cookie with any cross-site form, but a custom header only from our own
+# pages (cross-origin scripts would need CORS, which the API never grants).
+CSRF_HEADER = "X-Requested-With"
+CSRF_VALUE = "waketrain"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def get_registry(request: Request) -> Registry:
@@ -24,12 +32,14 @@ def get_analyzer(request: Request) -> QualityAnalyzer:
     return analyzer
 
 
+def bearer_token(connection: HTTPConnection) -> str | None:
+    scheme, token = get_authorization_scheme_param(connection.headers.get("Authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def credentials_of(connection: HTTPConnection) -> str | None:
     """A bearer token from the Authorization header, else the browser's session cookie."""
-    scheme, token = get_authorization_scheme_param(connection.headers.get("Authorization"))
-    if scheme.lower() == "bearer" and token:
-        return token
-    return connection.cookies.get(SESSION_COOKIE)
+    return bearer_token(connection) or connection.cookies.get(SESSION_COOKIE)
 
 
 def authenticate_connection(connection: HTTPConnection) -> Principal:
@@ -44,5 +54,39 @@ def authenticate_connection(connection: HTTPConnection) -> Principal:
 
 def current_principal(request: Request) -> Principal:
     principal = authenticate_connection(request)
+    cookie_session = bearer_token(request) is None
+    changes_state = request.method in UNSAFE_METHODS
+    if cookie_session and changes_state and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+        raise Forbidden(
+            f"A browser session may change things only from waketrain's own pages: send "
+            f"'{CSRF_HEADER}: {CSRF_VALUE}' (the web UI does), or use a bearer token."
+        )
     request.state.principal = principal
     return principal
+
+
+def client_address(request: HTTPConnection) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_password_limited(
+    request: Request, registry: Registry, username: str, password: str
+) -> Principal:
+    """authenticate(), refused for a while after too many failures from one address."""
+    limiter: RateLimiter = request.app.state.login_limiter
+    address = client_address(request)
+    limiter.check(address)
+    try:
+        return authenticate(registry, username, password)
+    except AuthenticationFailed:
+        limiter.spend(address)
+        raise
+
+
+def upload_budget(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> None:
+    """Spend one of the user's uploads for this minute, or refuse with 429."""
+    limiter: RateLimiter = request.app.state.upload_limiter
+    limiter.check(principal.username)
+    limiter.spend(principal.username)

@@ -10,17 +10,21 @@ from waketrain.audio.decode import AudioRejected
 from waketrain.store.errors import (
     AuthenticationFailed,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     WaketrainError,
     describe_validation_errors,
 )
 
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (AuthenticationFailed, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 422),
+    (RateLimited, 429),
 ]
 
 
@@ -32,6 +36,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
         status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

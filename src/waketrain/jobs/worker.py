@@ -14,6 +14,7 @@ import structlog
 
 from waketrain.jobs import queue
 from waketrain.jobs.telemetry import gpu_telemetry
+from waketrain.store.backup import collect_garbage
 from waketrain.store.errors import WaketrainError
 from waketrain.store.registry import Registry
 from waketrain.training.config import TrainConfig
@@ -29,6 +30,7 @@ class WorkerOptions:
     stale_after_seconds: float = 30.0
     poll_seconds: float = 1.0
     auto_bless: bool = True
+    gc_interval_hours: float = 0.0  # 0: no clean-up (the CLI passes the setting)
     noise_dirs: tuple[Path, ...] = ()
     rir_dirs: tuple[Path, ...] = ()
 
@@ -122,6 +124,16 @@ def run_job(
     return "succeeded"
 
 
+def _collect_garbage_now(registry: Registry) -> None:
+    """Scheduled clean-up; a failure is logged and retried at the next interval, never fatal."""
+    try:
+        report = collect_garbage(registry)
+    except Exception:
+        log.exception("garbage collection failed")
+        return
+    log.info("garbage collected", files=report.files, bytes_freed=report.bytes_freed)
+
+
 def run_worker(
     registry: Registry,
     options: WorkerOptions,
@@ -134,7 +146,13 @@ def run_worker(
     log.info("worker started", worker_id=worker_id)
     done = 0
     last_recovery = 0.0
+    last_gc: float | None = None
     while not stop.is_set() and (max_jobs is None or done < max_jobs):
+        # Between jobs, and at start: a worker restarted daily would otherwise never reach it.
+        gc_every = options.gc_interval_hours * 3600
+        if gc_every > 0 and (last_gc is None or time.monotonic() - last_gc >= gc_every):
+            _collect_garbage_now(registry)
+            last_gc = time.monotonic()
         if time.monotonic() - last_recovery > options.stale_after_seconds / 2:
             for job in queue.recover_stale_jobs(registry, options.stale_after_seconds):
                 log.warning("recovered stale job", job_id=job.id, status=job.status)
@@ -143,8 +161,10 @@ def run_worker(
         if claimed is None:
             stop.wait(options.poll_seconds)
             continue
-        log.info("job claimed", job_id=claimed.id, attempt=claimed.attempt)
-        status = run_job(registry, claimed, worker_id, options)
-        log.info("job finished", job_id=claimed.id, status=status)
+        # Every log line of the job (the pipeline's too) carries its id.
+        with structlog.contextvars.bound_contextvars(job_id=claimed.id):
+            log.info("job claimed", attempt=claimed.attempt)
+            status = run_job(registry, claimed, worker_id, options)
+            log.info("job finished", status=status)
         done += 1
     return done

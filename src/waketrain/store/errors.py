@@ -33,3 +33,15 @@ class Conflict(WaketrainError):
 
 class AuthenticationFailed(WaketrainError):
     """Missing, wrong or expired credentials."""
+
+
+class Forbidden(WaketrainError):
+    """Known credentials, but not allowed to do this (or not this way)."""
+
+
+class RateLimited(WaketrainError):
+    """Too many requests of one kind from one user or address; try again later."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

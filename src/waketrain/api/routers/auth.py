@@ -8,8 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from waketrain.api.deps import SESSION_COOKIE, credentials_of, current_principal, get_registry
-from waketrain.store.accounts import Principal, authenticate, issue_token, revoke_token
+from waketrain.api.deps import (
+    SESSION_COOKIE,
+    check_password_limited,
+    credentials_of,
+    current_principal,
+    get_registry,
+)
+from waketrain.store.accounts import Principal, issue_token, revoke_token
 from waketrain.store.registry import Registry
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -37,12 +43,13 @@ class Me(BaseModel):
 @router.post("/login", response_model=Me)
 async def login(
     credentials: Credentials,
+    request: Request,
     response: Response,
     registry: Annotated[Registry, Depends(get_registry)],
 ) -> Me:
     """Check the password and set the session cookie."""
     principal = await run_in_threadpool(
-        authenticate, registry, credentials.username, credentials.password
+        check_password_limited, request, registry, credentials.username, credentials.password
     )
     issued = await run_in_threadpool(issue_token, registry, principal.username, "session")
     response.set_cookie(
@@ -69,11 +76,13 @@ async def logout(
 
 @router.post("/token", response_model=TokenResponse)
 async def create_token(
-    request_body: TokenRequest, registry: Annotated[Registry, Depends(get_registry)]
+    request_body: TokenRequest,
+    request: Request,
+    registry: Annotated[Registry, Depends(get_registry)],
 ) -> TokenResponse:
     """Exchange a username and password for a bearer token (for scripts and the CLI)."""
     principal = await run_in_threadpool(
-        authenticate, registry, request_body.username, request_body.password
+        check_password_limited, request, registry, request_body.username, request_body.password
     )
     issued = await run_in_threadpool(
         issue_token, registry, principal.username, "api", request_body.name

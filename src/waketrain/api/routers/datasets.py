@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from waketrain.api.deps import current_principal, get_analyzer, get_registry
+from waketrain.api.deps import current_principal, get_analyzer, get_registry, upload_budget
 from waketrain.store import clips, datasets
 from waketrain.store.accounts import Principal
 from waketrain.store.analysis import QualityAnalyzer
@@ -53,7 +53,12 @@ def _parse_metadata(raw: str) -> ClipMetadata:
         ) from None
 
 
-@router.post("/datasets/{dataset_id}/recordings", response_model=ClipRecord, status_code=201)
+@router.post(
+    "/datasets/{dataset_id}/recordings",
+    response_model=ClipRecord,
+    status_code=201,
+    dependencies=[Depends(upload_budget)],
+)
 async def upload_recording(
     dataset_id: str,
     registry: RegistryDep,
