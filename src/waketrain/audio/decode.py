@@ -12,6 +12,7 @@ import soxr
 from waketrain.audio.constants import CLIP_SUBTYPE, SAMPLE_RATE_HZ
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus) or MP3"
+UNKNOWN_LENGTH_FRAMES = 2**63 - 1  # libsndfile's SF_COUNT_MAX: the header did not say
 
 
 class AudioRejected(ValueError):
@@ -58,7 +59,12 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
                     "Upload the complete recording."
                 )
             fmt, channels, rate = f.format, f.channels, f.samplerate
-            audio = f.read(dtype="float32", always_2d=True)  # (n, channels)
+            # The header's length can be a lie or "unknown": allocate and decode no more than
+            # the longest accepted clip plus one frame, whatever it declares.
+            declared_frames = f.frames
+            longest_frames = int(limits.max_seconds * rate) + 1
+            frames = min(declared_frames, longest_frames)
+            audio = f.read(frames, dtype="float32", always_2d=True)  # (n, channels)
     except AudioRejected:
         raise
     except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
@@ -77,8 +83,13 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
             f"The clip is {duration:.2f} s long; clips must be at least {limits.min_seconds} s."
         )
     if duration > limits.max_seconds + 1e-6:
+        length = (
+            f"{declared_frames / rate:.2f} s long"
+            if declared_frames != UNKNOWN_LENGTH_FRAMES
+            else f"longer than {limits.max_seconds} s"
+        )
         raise AudioRejected(
-            f"The clip is {duration:.2f} s long; clips may be at most {limits.max_seconds} s. "
+            f"The clip is {length}; clips may be at most {limits.max_seconds} s. "
             "Split longer recordings first."
         )
     if rate != SAMPLE_RATE_HZ:

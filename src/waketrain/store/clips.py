@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 
 from waketrain.audio.decode import AudioRejected, decode_upload, encode_clip
+from waketrain.store.db import MAX_SQL_INTEGER
 from waketrain.store.errors import InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import atomic_write_bytes
@@ -91,7 +92,7 @@ class ClipQuery(BaseModel):
     sort: SortKey = "created_at"
     order: Literal["asc", "desc"] = "desc"
     limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_SQL_INTEGER)
 
 
 class ClipPage(BaseModel):

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The largest integer SQLite and PostgreSQL (BIGINT) hold; the driver refuses to bind a larger one.
+MAX_SQL_INTEGER = 2**63 - 1
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from waketrain.store.db import MAX_SQL_INTEGER
 from waketrain.store.models import AuditEntry, Event
 from waketrain.store.registry import Registry
 
@@ -59,6 +60,8 @@ def record_audit(
 
 def events_after(registry: Registry, after_id: int, limit: int = 500) -> list[EventRecord]:
     """Events with an id above `after_id`, oldest first."""
+    if after_id >= MAX_SQL_INTEGER:
+        return []  # no id is larger (and the driver could not bind the number)
     with registry.sessions() as session:
         rows = session.scalars(
             select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
