@@ -448,6 +448,8 @@ def gc(
     for path in report.kept_in_use:
         typer.echo(f"kept {path.relative_to(registry.layout.root)} (a deployment is using it)")
     typer.echo(f"{verb} {report.files} files, {report.bytes_freed / 1e6:.1f} MB")
+    if report.expired_captures:
+        typer.echo(f"expired {report.expired_captures} unreviewed capture(s)")
 
 
 @app.command()
@@ -509,12 +511,70 @@ def detect(
 def token_create(
     user: Annotated[str, typer.Option(help="User the token acts as.")] = "admin",
     name: Annotated[str | None, typer.Option(help="Label for the token.")] = None,
+    captures_for: Annotated[
+        str | None,
+        typer.Option(help="A board token: it may only add captures to this dataset."),
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Expire after this many days (default: never).")
+    ] = None,
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
     from waketrain.store.accounts import issue_token
 
+    kind = "board" if captures_for else "api"
     try:
-        issued = issue_token(_open_registry(), user, "api", name)
+        issued = issue_token(
+            _open_registry(), user, kind, name, captures_for=captures_for, days=days
+        )
     except WaketrainError as exc:
         raise _fail(exc) from None
     typer.echo(issued.token)
+
+
+captures_app = typer.Typer(help="Review what the board captured: real wakes, false wakes, noise.")
+app.add_typer(captures_app, name="captures")
+
+
+@captures_app.command("list")
+def captures_list(
+    dataset: Annotated[str, typer.Option(help="Dataset the captures belong to.")],
+    status: Annotated[
+        str, typer.Option(help="unreviewed, reviewed, discarded or all.")
+    ] = "unreviewed",
+) -> None:
+    """One line per capture: id, what the detector thought, peak score, board, when."""
+    from waketrain.store.captures import list_captures
+
+    if status not in ("unreviewed", "reviewed", "discarded", "all"):
+        raise _fail(ValueError(f"Unknown status {status!r}: unreviewed, reviewed, discarded, all."))
+    try:
+        page = list_captures(_open_registry(), dataset, status, limit=500)  # type: ignore[arg-type]
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    for c in page.items:
+        verdict = c.verdict or c.status
+        typer.echo(f"{c.id}  {c.kind:9}  peak {c.peak_score:.3f}  {verdict:10}  {c.board}  "
+                   f"{c.captured_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+    typer.echo(f"{page.total} {status} capture(s)")
+
+
+@captures_app.command("review")
+def captures_review(
+    capture_id: Annotated[str, typer.Argument(help="The capture's id.")],
+    verdict: Annotated[
+        str, typer.Option(help="positive (a real wake), negative (a false wake) or discard.")
+    ],
+    actor: Annotated[str, typer.Option(help="Who reviews, for the audit trail.")] = "admin",
+) -> None:
+    """Say what a capture was; positive and negative ones join the dataset as clips."""
+    from waketrain.store.captures import review_capture
+
+    if verdict not in ("positive", "negative", "discard"):
+        raise _fail(ValueError(f"Unknown verdict {verdict!r}: positive, negative or discard."))
+    try:
+        reviewed = review_capture(_open_registry(), capture_id, verdict, actor)  # type: ignore[arg-type]
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{reviewed.id}: {reviewed.status}" + (f", clip {reviewed.clip_id}"
+                                                      if reviewed.clip_id else ""))  # fmt: skip

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     login_failures_per_minute: int = Field(
         default=10, ge=0, description="Failed logins one address may make a minute (0: off)."
     )
+    capture_retention_days: float = Field(
+        default=14.0, gt=0, description="Unreviewed captures from the board expire after this."
+    )
     heartbeat_seconds: float = Field(
         default=2.0, gt=0, description="How often a worker confirms it is alive."
     )

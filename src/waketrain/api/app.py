@@ -15,6 +15,7 @@ from waketrain.api.metrics import RequestObserver, ServiceMetrics
 from waketrain.api.rate_limit import RateLimiter
 from waketrain.api.routers import (
     auth,
+    captures,
     datasets,
     deploy,
     docs,
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics(lambda: getattr(app.state, "registry", None))
     # Added last, so outermost: it also sees (and times) what the size limit refuses.
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
-    routers = (status, auth, datasets, recordings, jobs, deploy, metrics, docs, ui)
+    routers = (status, auth, datasets, recordings, captures, jobs, deploy, metrics, docs, ui)
     for module in routers:
         app.include_router(module.router)
     ui.mount_assets(app)

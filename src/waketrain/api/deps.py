@@ -42,18 +42,37 @@ def credentials_of(connection: HTTPConnection) -> str | None:
     return bearer_token(connection) or connection.cookies.get(SESSION_COOKIE)
 
 
-def authenticate_connection(connection: HTTPConnection) -> Principal:
+def authenticate_connection(
+    connection: HTTPConnection, captures_for: str | None = None
+) -> Principal:
+    """Who is asking. A board token passes only where it adds captures to its own dataset
+    (`captures_for`): everywhere else it is refused."""
     token = credentials_of(connection)
     if not token:
         raise AuthenticationFailed(
             "Authentication required: log in (POST /auth/login) or send "
             "'Authorization: Bearer <token>' (POST /auth/token creates one)."
         )
-    return resolve_token(connection.app.state.registry, token)
+    principal = resolve_token(connection.app.state.registry, token)
+    scope = principal.captures_for
+    if scope is not None and scope != captures_for:
+        raise Forbidden(
+            f"This is a board token: it may only add captures to dataset {scope!r} "
+            f"(POST /datasets/{scope}/captures)."
+        )
+    return principal
 
 
 def current_principal(request: Request) -> Principal:
-    principal = authenticate_connection(request)
+    return _checked_principal(request, authenticate_connection(request))
+
+
+def capture_uploader(request: Request, dataset_id: str) -> Principal:
+    """A user, or a board token scoped to this dataset."""
+    return _checked_principal(request, authenticate_connection(request, captures_for=dataset_id))
+
+
+def _checked_principal(request: Request, principal: Principal) -> Principal:
     cookie_session = bearer_token(request) is None
     changes_state = request.method in UNSAFE_METHODS
     if cookie_session and changes_state and request.headers.get(CSRF_HEADER) != CSRF_VALUE:

@@ -131,7 +131,8 @@ def _collect_garbage_now(registry: Registry) -> None:
     except Exception:
         log.exception("garbage collection failed")
         return
-    log.info("garbage collected", files=report.files, bytes_freed=report.bytes_freed)
+    log.info("garbage collected", files=report.files, bytes_freed=report.bytes_freed,
+             expired_captures=report.expired_captures)  # fmt: skip
 
 
 def run_worker(

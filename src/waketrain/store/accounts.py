@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 
 from waketrain.store.errors import AuthenticationFailed, InvalidInput, NotFound
 from waketrain.store.events import record_audit
+from waketrain.store.health import require_dataset
 from waketrain.store.models import AuthToken, User, utcnow
 from waketrain.store.registry import Registry
 
@@ -26,6 +27,8 @@ class Principal:
 
     username: str
     is_admin: bool
+    # Set for a board token: it may only add captures to this dataset.
+    captures_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,29 @@ def authenticate(registry: Registry, username: str, password: str) -> Principal:
 
 
 def issue_token(
-    registry: Registry, username: str, kind: str, name: str | None = None
+    registry: Registry,
+    username: str,
+    kind: str,
+    name: str | None = None,
+    *,
+    captures_for: str | None = None,
+    days: float | None = None,
 ) -> IssuedToken:
-    """A new secret for `username`: a browser session (expires) or an API token (does not)."""
-    if kind not in ("session", "api"):
-        raise InvalidInput(f"Unknown token kind {kind!r}; use 'session' or 'api'.")
+    """A new secret for `username`: a browser session (expires), an API token (does not, unless
+    `days`), or a board token that may only add captures to dataset `captures_for`."""
+    if kind not in ("session", "api", "board"):
+        raise InvalidInput(f"Unknown token kind {kind!r}; use 'session', 'api' or 'board'.")
+    if (kind == "board") != (captures_for is not None):
+        raise InvalidInput("A board token needs the dataset it may add captures to, and only it.")
+    if days is not None and days <= 0:
+        raise InvalidInput(f"days must be positive (got {days}).")
+    if captures_for is not None:
+        require_dataset(registry, captures_for)
     token = secrets.token_urlsafe(32)
-    expires = (
-        utcnow() + timedelta(hours=registry.settings.session_hours) if kind == "session" else None
-    )
+    if kind == "session":
+        expires: datetime | None = utcnow() + timedelta(hours=registry.settings.session_hours)
+    else:
+        expires = utcnow() + timedelta(days=days) if days is not None else None
     with registry.sessions.begin() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
@@ -87,10 +104,12 @@ def issue_token(
                 kind=kind,
                 name=name,
                 expires_at=expires,
+                scope_dataset_id=captures_for,
             )
         )
-        if kind == "api":
-            record_audit(session, username, "create", "token", name or "api")
+        if kind != "session":
+            details = {"captures_for": captures_for} if captures_for else None
+            record_audit(session, username, "create", "token", name or kind, details)
     return IssuedToken(token, kind, expires.isoformat() if expires else None)
 
 
@@ -107,7 +126,7 @@ def resolve_token(registry: Registry, token: str) -> Principal:
         auth, user = row
         if auth.expires_at is not None and auth.expires_at < utcnow():
             raise AuthenticationFailed("The session has expired; log in again.")
-        return Principal(user.username, user.is_admin)
+        return Principal(user.username, user.is_admin, auth.scope_dataset_id)
 
 
 def revoke_token(registry: Registry, token: str) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from waketrain import __version__
 from waketrain.settings import Settings
+from waketrain.store.captures import expire_captures
 from waketrain.store.db import alembic_config, make_engine
 from waketrain.store.errors import InvalidInput, WaketrainError
 from waketrain.store.files import TEMP_PREFIX, _fsync_dir, atomic_write_bytes
@@ -106,6 +107,7 @@ class GarbageReport:
     kept_in_use: list[Path] = field(default_factory=list)  # surplus bundles a deploy is using
     files: int = 0
     bytes_freed: int = 0
+    expired_captures: int = 0  # unreviewed captures past capture_retention_days
 
 
 # --- backup -------------------------------------------------------------------------------
@@ -546,6 +548,8 @@ def collect_garbage(
     report = GarbageReport(dry_run=dry_run)
     _collect_scratch(registry.layout.scratch, time.time() - max_age * 86400, report)
     _collect_transfers(registry, keep, report)
+    if not dry_run:
+        report.expired_captures = expire_captures(registry)
     return report
 
 

@@ -23,7 +23,7 @@ from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry
 
 Label = Literal["positive", "negative", "noise"]
-Source = Literal["upload", "record", "import", "synthetic"]
+Source = Literal["upload", "record", "import", "synthetic", "capture"]
 SortKey = Literal["created_at", "duration_seconds", "speaker", "quality_score", "label"]
 
 

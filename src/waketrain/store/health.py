@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from waketrain.store.errors import NotFound
 from waketrain.store.layout import validate_dataset_id
-from waketrain.store.models import Clip, Dataset, Event, Job
+from waketrain.store.models import Capture, Clip, Dataset, Event, Job
 from waketrain.store.registry import Registry
 
 LOW_QUALITY_SCORE = 60
@@ -65,6 +65,9 @@ class DatasetSummary(BaseModel):
     last_job: dict[str, object] | None = Field(
         default=None, description="The newest training job: id, status, when, metrics."
     )
+    captures_to_review: int = Field(
+        default=0, description="Captures from the board waiting for a verdict."
+    )
 
 
 def require_dataset(registry: Registry, dataset_id: str) -> Dataset:
@@ -93,6 +96,11 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
         analyzed, mean_snr = session.execute(
             select(func.count(Clip.analyzed_at), func.avg(Clip.snr_db)).where(active)
         ).one()
+        to_review = session.scalar(
+            select(func.count()).where(
+                Capture.dataset_id == dataset_id, Capture.status == "unreviewed"
+            )
+        )
 
         def count(condition: object) -> int:
             return session.scalar(select(func.count()).where(active, condition)) or 0  # type: ignore[arg-type]
@@ -162,6 +170,7 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
         last_reviewed_by=last_review.payload.get("actor") if last_review else None,
         last_reviewed_at=last_review.created_at if last_review else None,
         ready_to_train=not blockers,
+        captures_to_review=to_review or 0,
         last_job=(
             {
                 "id": newest_job.id,

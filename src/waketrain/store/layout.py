@@ -58,6 +58,12 @@ class Layout:
     def clip_path(self, dataset_id: str, clip_id: str) -> Path:
         return self.clips_dir(dataset_id) / f"{clip_id}.wav"
 
+    def captures_dir(self, dataset_id: str) -> Path:
+        return self.dataset_dir(dataset_id) / "captures"
+
+    def capture_path(self, dataset_id: str, capture_id: str) -> Path:
+        return self.captures_dir(dataset_id) / f"{capture_id}.wav"
+
     def labels_path(self, dataset_id: str) -> Path:
         return self.dataset_dir(dataset_id) / "labels.json"
 

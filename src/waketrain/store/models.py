@@ -57,10 +57,12 @@ class AuthToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # session | api
+    kind: Mapped[str] = mapped_column(String(16))  # session | api | board
     name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
+    # A board token may only add captures to this dataset (NULL: a user's full rights).
+    scope_dataset_id: Mapped[str | None] = mapped_column(String(63))
 
 
 class Dataset(Base):
@@ -152,6 +154,31 @@ class Deployment(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
+
+
+class Capture(Base):
+    """A detection or near miss the board recorded and sent back for review."""
+
+    __tablename__ = "captures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the board's capture id
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # unreviewed|reviewed|discarded
+    kind: Mapped[str] = mapped_column(String(16))  # what the detector thought: wake | near_miss
+    model_id: Mapped[str] = mapped_column(String(128))
+    threshold: Mapped[float] = mapped_column(Float)
+    peak_score: Mapped[float] = mapped_column(Float)
+    scores: Mapped[list[float]] = mapped_column(JSON)
+    hop_seconds: Mapped[float] = mapped_column(Float)
+    board: Mapped[str] = mapped_column(String(128))
+    captured_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(16))  # positive | negative
+    clip_id: Mapped[str | None] = mapped_column(String(36))  # the clip a verdict made
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None]
 
 
 class Event(Base):

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from waketrain import __version__
 from waketrain.api.deps import authenticate_connection, current_principal, get_registry
-from waketrain.store.errors import AuthenticationFailed
+from waketrain.store.errors import AuthenticationFailed, Forbidden
 from waketrain.store.events import (
     AuditRecord,
     EventRecord,
@@ -67,6 +67,9 @@ async def status_stream(websocket: WebSocket, after: int = 0) -> None:
     except AuthenticationFailed as exc:
         # Accept-then-close lets a browser read why (a refused handshake hides the reason).
         await websocket.close(code=4401, reason=str(exc)[:120])
+        return
+    except Forbidden as exc:  # a board token
+        await websocket.close(code=4403, reason=str(exc)[:120])
         return
     registry: Registry = websocket.app.state.registry
     last_id = after if after >= 0 else await run_in_threadpool(latest_event_id, registry)

@@ -1,0 +1,139 @@
+"""Captures from the board on the service side: scoped upload, review queue, retention."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import soundfile as sf
+
+from tests.conftest import Service, run_cli, shared
+from waketrain.audio.decode import read_clip
+from waketrain.settings import Settings
+from waketrain.store.captures import expire_captures, list_captures, receive_capture
+from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.startup import start_registry
+
+DATASET = "tars-default"
+
+
+def capture_files(kind: str = "wake", clip: int = 0) -> tuple[bytes, str, str]:
+    """(WAV bytes, sidecar JSON, capture id) as the board writes them, from a real clip."""
+    audio = read_clip(str(sorted(shared("wake/computer").glob("*.flac"))[clip]))
+    wav = io.BytesIO()
+    sf.write(wav, audio, 16_000, format="WAV", subtype="PCM_16")
+    capture_id = uuid.uuid4().hex
+    sidecar = {
+        "capture_id": capture_id, "kind": kind, "model_id": "tars-default-1234abcd",
+        "threshold": 0.9, "peak_score": 0.95 if kind == "wake" else 0.7,
+        "scores": [0.1, 0.5, 0.95, 0.4], "hop_seconds": 0.08,
+        "captured_at": datetime.now(timezone.utc).isoformat(), "board": "tars-pi",
+    }  # fmt: skip
+    return wav.getvalue(), json.dumps(sidecar), capture_id
+
+
+def upload(service: Service, token: str, dataset: str, wav: bytes, sidecar: str) -> httpx.Response:
+    return httpx.post(
+        f"{service.url}/datasets/{dataset}/captures",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("c.wav", wav)},
+        data={"metadata": sidecar},
+    )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = Service(tmp_path_factory.mktemp("captures") / "data", args=("--no-worker",))
+    yield service.start()
+    service.stop()
+
+
+def board_token(service: Service, dataset: str = DATASET, *extra: str) -> str:
+    result = run_cli(service.data_dir, "token", "create", "--captures-for", dataset, *extra)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_board_token_adds_captures_once_and_can_do_nothing_else(service: Service) -> None:
+    token = board_token(service)
+    wav, sidecar, capture_id = capture_files()
+    first = upload(service, token, DATASET, wav, sidecar)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "unreviewed" and first.json()["kind"] == "wake"
+    again = upload(service, token, DATASET, wav, sidecar)  # the board retried: no duplicate
+    assert again.status_code == 200 and again.json()["id"] == capture_id
+    with service.client() as client:
+        client.post("/datasets", json={"id": "other", "phrase": "hey other"}).raise_for_status()
+        listed = client.get(f"/datasets/{DATASET}/captures").json()
+        assert [c["id"] for c in listed["items"]].count(capture_id) == 1
+    other = upload(service, token, "other", *capture_files()[:2])
+    assert other.status_code == 403 and "only add captures to dataset" in other.json()["detail"]
+    snooping = httpx.get(f"{service.url}/datasets", headers={"Authorization": f"Bearer {token}"})
+    assert snooping.status_code == 403
+
+
+def test_an_expired_board_token_is_refused(service: Service) -> None:
+    token = board_token(service, DATASET, "--days", "0.00001")  # under a second
+    time.sleep(1.2)
+    response = upload(service, token, DATASET, *capture_files()[:2])
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_bad_sidecars_are_refused_with_what_is_expected(service: Service) -> None:
+    token = board_token(service)
+    wav, sidecar, _ = capture_files()
+    broken = json.loads(sidecar) | {"capture_id": "../../etc"}
+    response = upload(service, token, DATASET, wav, json.dumps(broken))
+    assert response.status_code == 422 and "capture_id" in response.json()["detail"]
+    assert upload(service, token, DATASET, b"not audio", sidecar).status_code == 415
+
+
+def test_review_turns_captures_into_clips_and_discards_audio(service: Service) -> None:
+    token = board_token(service)
+    ids = {}
+    for verdict, kind in (("positive", "near_miss"), ("negative", "wake"), ("discard", "wake")):
+        wav, sidecar, capture_id = capture_files(kind, clip=len(ids) + 5)
+        assert upload(service, token, DATASET, wav, sidecar).status_code == 201
+        ids[verdict] = capture_id
+    with service.client() as client:
+        before = client.get(f"/datasets/{DATASET}").json()["captures_to_review"]
+        for verdict, capture_id in ids.items():
+            reviewed = client.post(f"/captures/{capture_id}/review", json={"verdict": verdict})
+            assert reviewed.status_code == 200, reviewed.text
+            body = reviewed.json()
+            if verdict == "discard":
+                assert body["status"] == "discarded" and body["clip_id"] is None
+                assert client.get(f"/captures/{capture_id}/audio").status_code == 404
+            else:
+                assert body["status"] == "reviewed" and body["verdict"] == verdict
+                clip = client.get(f"/recordings/{body['clip_id']}").json()
+                assert clip["label"] == verdict and clip["source"] == "capture"
+                assert capture_id in clip["notes"]
+        twice = client.post(f"/captures/{ids['positive']}/review", json={"verdict": "negative"})
+        assert twice.status_code == 409
+        after = client.get(f"/datasets/{DATASET}").json()["captures_to_review"]
+        assert after == before - 3
+        audit = client.get("/audit", params={"object_id": ids["negative"]}).json()
+        assert any(entry["action"] == "review:negative" for entry in audit)
+
+
+def test_bulk_delete_and_retention_remove_unreviewed_captures(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_password="x", capture_retention_days=1e-5)
+    registry = start_registry(settings).registry
+    create_dataset(registry, DatasetCreate(id="loop", phrase="computer"), "t")
+    for _ in range(3):
+        wav, sidecar, _ = capture_files()
+        receive_capture(registry, "loop", wav, sidecar, "board")
+    assert list_captures(registry, "loop").total == 3
+    time.sleep(1.0)  # older than the retention period
+    assert expire_captures(registry) == 3
+    assert list_captures(registry, "loop", "all").total == 0
+    assert not list(registry.layout.captures_dir("loop").glob("*.wav"))
+    registry.close()
