@@ -11,15 +11,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import soundfile as sf
 
 from tests.conftest import Service, run_cli, shared
 from waketrain.audio.decode import read_clip
 from waketrain.settings import Settings
-from waketrain.store.captures import expire_captures, list_captures, receive_capture
+from waketrain.store.captures import (
+    expire_captures,
+    list_captures,
+    receive_capture,
+    review_capture,
+)
+from waketrain.store.clips import ClipMetadata, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.pipeline import train
 
 DATASET = "tars-default"
 
@@ -137,3 +146,35 @@ def test_bulk_delete_and_retention_remove_unreviewed_captures(tmp_path: Path) ->
     assert list_captures(registry, "loop", "all").total == 0
     assert not list(registry.layout.captures_dir("loop").glob("*.wav"))
     registry.close()
+
+
+def test_a_job_trains_on_reviewed_captures_and_reports_them(tmp_path: Path) -> None:
+    registry = start_registry(Settings(data_dir=tmp_path, admin_password="x")).registry
+    create_dataset(registry, DatasetCreate(id="loop", phrase="computer"), "t")
+    for folder, label, n in (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 45)):
+        for path in sorted(shared(folder).glob("*.flac"))[:n]:
+            add_clip(registry, "loop", path.read_bytes(), ClipMetadata(label=label), path.name, "t")
+    # "view glass" said near the board woke it: twelve captures, reviewed as false wakes.
+    for path in sorted(shared("wake/view_glass").glob("*.flac"))[:12]:
+        _, sidecar, capture_id = capture_files()
+        audio = io.BytesIO()
+        sf.write(audio, read_clip_any(path), 16_000, format="WAV", subtype="PCM_16")
+        receive_capture(registry, "loop", audio.getvalue(), sidecar, "board")
+        review_capture(registry, capture_id, "negative", "admin")
+    tiny = {"backend": "marblenet", "epochs": 1, "synth.use": "off", "model.channels": 16,
+            "model.mel_bands": 32}  # fmt: skip
+    config = apply_overrides(TrainConfig(), tiny)
+    metadata = train(registry, "loop", config).metadata
+    used = metadata["data"]["captures"]
+    assert used["train"]["negative"] + used["val"]["negative"] == 12
+    assert used["from_models"] == ["tars-default-1234abcd"]
+    held_out = metadata["metrics"]["captured_false_wakes"]
+    assert held_out["held_out"] == used["val"]["negative"]
+    assert 0 <= held_out["fired"] <= held_out["held_out"]
+    registry.close()
+
+
+def read_clip_any(path: Path) -> np.ndarray:
+    audio, rate = sf.read(str(path), dtype="float32")
+    assert rate == 16_000
+    return audio

@@ -110,6 +110,13 @@ class TrainConfig(BaseModel):
         description="False rejects the threshold may add above the lowest reachable, for "
         "margin against false accepts the few held-out negatives did not contain.",
     )
+    capture_negative_weight: float = Field(
+        default=3.0,
+        gt=0,
+        le=20,
+        description="Loss weight of false wakes captured on the board and reviewed as "
+        "negatives: the hardest negatives there are, heard in the board's own room.",
+    )
     min_positive_clips: int = Field(default=50, ge=1)
     min_negative_clips: int = Field(default=50, ge=1)
 

@@ -20,7 +20,7 @@ from waketrain.audio.decode import read_clip
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
 from waketrain.store.errors import InvalidInput
 from waketrain.store.health import require_dataset
-from waketrain.store.models import Clip
+from waketrain.store.models import Capture, Clip
 from waketrain.store.registry import Registry
 from waketrain.training.config import TrainConfig
 
@@ -36,6 +36,7 @@ class Example:
     samples: np.ndarray  # (n,) float32, 16 kHz, silence trimmed
     weight: float = 1.0  # loss weight: real recordings 1, synthetic ones synth.weight
     sha256: str = ""  # of the stored clip: untagged clips are split by content, reproducibly
+    source: str = ""  # the clip's source: upload, record, import, capture, ...
 
 
 @dataclass
@@ -53,6 +54,10 @@ class PreparedData:
     rirs: list[np.ndarray]
     skipped: list[SkippedClip] = field(default_factory=list)
     dataset_sha256: str = ""
+    captured_by: dict[str, str] = field(default_factory=dict)  # capture clip id -> model id
+
+    def captures(self, split: str) -> list[Example]:
+        return [e for e in getattr(self, split) if e.source == "capture"]
 
     def count(self, split: str, label: str) -> int:
         return sum(e.label == label for e in getattr(self, split))
@@ -168,7 +173,11 @@ def prepare_data(
             continue
         samples = read_clip(str(registry.layout.clip_path(dataset_id, clip.id)))
         trimmed = samples if clip.label == "noise" else _trim(samples, clip)
-        examples.append(Example(clip.id, clip.label, clip.speaker, trimmed, sha256=clip.sha256))
+        # A false wake heard on the board is the hardest negative there is: weigh it up.
+        weight = config.capture_negative_weight if clip.source == "capture" else 1.0
+        weight = weight if clip.label == "negative" else 1.0
+        examples.append(Example(clip.id, clip.label, clip.speaker, trimmed, weight,
+                                sha256=clip.sha256, source=clip.source))  # fmt: skip
 
     positives = sum(e.label == "positive" for e in examples)
     negatives = len(examples) - positives
@@ -190,6 +199,12 @@ def prepare_data(
     for clip in clips:
         if clip.id not in skipped_ids:
             digest.update(f"{clip.sha256}:{clip.label}\n".encode())
+    capture_clips = [e.clip_id for e in examples if e.source == "capture"]
+    with registry.sessions() as session:
+        rows = session.execute(
+            select(Capture.clip_id, Capture.model_id).where(Capture.clip_id.in_(capture_clips))
+        )
+        captured_by = {clip_id: model_id for clip_id, model_id in rows if clip_id is not None}
     return PreparedData(
         phrase=dataset.phrase,
         train=train,
@@ -198,4 +213,5 @@ def prepare_data(
         rirs=rirs,
         skipped=skipped,
         dataset_sha256=digest.hexdigest(),
+        captured_by=captured_by,
     )

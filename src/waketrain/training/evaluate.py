@@ -116,6 +116,13 @@ def detected(
     )
 
 
+def clips_that_fire(
+    score_audio: Callable[[np.ndarray], np.ndarray], clips: list[np.ndarray], threshold: float
+) -> int:
+    """How many clips, each streamed on its own from silence, make the trigger fire."""
+    return sum(bool(np.any(score_audio(clip) >= threshold)) for clip in clips)
+
+
 def auc_score(positive: np.ndarray, negative: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U), ties counted half."""
     if len(positive) == 0 or len(negative) == 0:

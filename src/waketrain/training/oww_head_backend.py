@@ -75,19 +75,21 @@ def build_head_data(
         e.samples for e in data.train if e.label == "positive"
     ]  # fmt: skip
     synthetic_clips = synthetic.clips if synthetic else []
-    # (kind, source, clip, variant); kind: positive | confusable | speech | negative | noise
-    work: list[tuple[str, str, np.ndarray, int]] = [
-        ("positive", "real", clip, v) for clip in real_positives for v in range(h.positive_variants)
+    # (kind, source, clip, variant, weight); kind: positive | confusable | speech | negative |
+    # noise; weight: 1 for real clips but captured false wakes, synth.weight for synthetic ones
+    work: list[tuple[str, str, np.ndarray, int, float]] = [
+        ("positive", "real", clip, v, 1.0)
+        for clip in real_positives
+        for v in range(h.positive_variants)
     ]
-    work += [(c.kind, "synthetic", c.samples, 0) for c in synthetic_clips]
+    work += [(c.kind, "synthetic", c.samples, 0, synth.weight) for c in synthetic_clips]
     work += [
-        (e.label, "real", e.samples, v)
+        (e.label, "real", e.samples, v, e.weight)
         for e in data.train
         if e.label != "positive"
         for v in range(h.negative_variants)
     ]
-    for i, (kind, source, clip, variant) in enumerate(work):
-        weight = 1.0 if source == "real" else synth.weight
+    for i, (kind, source, clip, variant, weight) in enumerate(work):
         if kind == "positive":
             windows, labels = builder.phrase(clip, variant)
             hard = labels < 0.5

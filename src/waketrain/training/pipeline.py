@@ -31,6 +31,7 @@ from waketrain.training.data import Example, PreparedData, prepare_data, read_fo
 from waketrain.training.evaluate import (
     JOB_FRAME_SNRS_DB,
     EvaluationResult,
+    clips_that_fire,
     evaluate_streaming,
     frame_positives,
 )
@@ -234,6 +235,16 @@ def train(
         frr=evaluation.frr,
         fa_per_hour=evaluation.fa_per_hour,
     )
+    # The loop's own figure: false wakes captured on the board that this job did not train on.
+    held_out_false_wakes = [e.samples for e in data.captures("val") if e.label == "negative"]
+    captured_fired = clips_that_fire(
+        exported.score_audio, held_out_false_wakes, evaluation.threshold
+    )
+    if held_out_false_wakes:
+        log.line(
+            f"held-out captured false wakes: {captured_fired} of {len(held_out_false_wakes)} "
+            "still fire"
+        )
     timings["eval"] = time.perf_counter() - phase_start
 
     # --- export ---------------------------------------------------------------------------
@@ -254,6 +265,15 @@ def train(
     metadata["metrics"]["windows_per_second"] = round(
         fitting.windows_per_epoch * config.epochs / max(timings["training"], 1e-9), 1
     )
+    metadata["data"]["captures"] = {
+        split: {label: sum(e.label == label for e in data.captures(split))
+                for label in ("positive", "negative")}
+        for split in ("train", "val")
+    } | {"from_models": sorted(set(data.captured_by.values()))}  # fmt: skip
+    metadata["metrics"]["captured_false_wakes"] = {
+        "held_out": len(held_out_false_wakes),
+        "fired": captured_fired,
+    }
     if synthetic is not None:
         metadata["data"]["synthetic"] = {
             "use": config.synth.use,
