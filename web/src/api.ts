@@ -62,6 +62,8 @@ export interface DatasetSummary {
   ready_to_train: boolean;
   training_blockers: string[];
   last_job: LastJob | null;
+  /** Captures the board sent back that nobody has judged yet. */
+  captures_to_review: number;
 }
 
 export interface DatasetCreate {
@@ -197,6 +199,49 @@ export interface Deployment {
   [key: string]: unknown;
 }
 
+export type CaptureStatus = "unreviewed" | "reviewed" | "discarded";
+export type CaptureFilter = CaptureStatus | "all";
+export const CAPTURE_FILTERS: CaptureFilter[] = ["unreviewed", "reviewed", "discarded", "all"];
+/** What the detector thought: it woke, or the score came close to the threshold. */
+export type CaptureKind = "wake" | "near_miss";
+/** positive: a real wake; negative: a false wake; discard: the audio is deleted. */
+export type CaptureVerdict = "positive" | "negative" | "discard";
+
+/** A detection or near miss the board recorded and sent back for review. */
+export interface CaptureRecord {
+  id: string;
+  dataset_id: string;
+  status: CaptureStatus;
+  kind: CaptureKind;
+  model_id: string;
+  threshold: number;
+  peak_score: number;
+  /** Smoothed score per hop over the saved audio; hop i ends at (i + 1) * hop_seconds. */
+  scores: number[];
+  hop_seconds: number;
+  board: string;
+  captured_at: string;
+  received_at: string;
+  duration_seconds: number;
+  verdict: "positive" | "negative" | null;
+  clip_id: string | null;
+  reviewed_by: string | null;
+  reviewed_at: string | null;
+}
+
+export interface CaptureQuery {
+  status: CaptureFilter;
+  limit: number;
+  offset: number;
+}
+
+export interface CapturePage {
+  total: number;
+  limit: number;
+  offset: number;
+  items: CaptureRecord[];
+}
+
 export interface EventRecord {
   id: number;
   type: string;
@@ -325,6 +370,17 @@ export const api = {
   restoreRecording: (clipId: string) =>
     request<ClipRecord>("POST", `/recordings/${enc(clipId)}/restore`),
 
+  listCaptures: (datasetId: string, q: CaptureQuery) =>
+    request<CapturePage>(
+      "GET",
+      `/datasets/${enc(datasetId)}/captures${query({ status: q.status, limit: q.limit, offset: q.offset })}`,
+    ),
+  getCapture: (captureId: string) => request<CaptureRecord>("GET", `/captures/${enc(captureId)}`),
+  reviewCapture: (captureId: string, verdict: CaptureVerdict) =>
+    request<CaptureRecord>("POST", `/captures/${enc(captureId)}/review`, { verdict }),
+  deleteCaptures: (datasetId: string, status: "unreviewed" | "discarded") =>
+    request<{ deleted: number }>("POST", `/datasets/${enc(datasetId)}/captures/delete`, { status }),
+
   train: (datasetId: string, overrides: Record<string, unknown>) =>
     request<JobRecord>("POST", "/train", { dataset_id: datasetId, config_overrides: overrides }),
   listJobs: (datasetId: string) => request<JobRecord[]>("GET", `/jobs${query({ dataset_id: datasetId })}`),
@@ -345,6 +401,7 @@ export const api = {
 
 export const urls = {
   clipAudio: (clipId: string) => `/recordings/${enc(clipId)}/audio`,
+  captureAudio: (captureId: string) => `/captures/${enc(captureId)}/audio`,
   artifact: (jobId: string, name: string) => `/jobs/${enc(jobId)}/artifacts/${enc(name)}`,
   bundle: (jobId: string) => `/jobs/${enc(jobId)}/artifacts.zip`,
   boardBundle: (jobId: string) => `/jobs/${enc(jobId)}/deploy-bundle`,

@@ -106,6 +106,13 @@ export function useEvents(listener: EventListener): void {
   }, [context?.subscribe]);
 }
 
+/** The dataset an event concerns: the record's own field, else the payload's. */
+export function eventDatasetId(event: EventRecord): string | null {
+  if (event.dataset_id) return event.dataset_id;
+  const fromPayload = event.payload.dataset_id;
+  return typeof fromPayload === "string" ? fromPayload : null;
+}
+
 export function useEventsConnected(): boolean {
   return useContext(EventsContext)?.connected ?? false;
 }

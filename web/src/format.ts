@@ -1,6 +1,6 @@
 import { parseTime } from "./api";
 
-export function formatDateTime(value: string | null | undefined): string {
+export function formatDateTime(value: string | null | undefined, withSeconds = false): string {
   const date = parseTime(value);
   if (!date) return "—";
   return date.toLocaleString(undefined, {
@@ -9,6 +9,7 @@ export function formatDateTime(value: string | null | undefined): string {
     day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
+    second: withSeconds ? "2-digit" : undefined,
   });
 }
 

@@ -200,6 +200,10 @@ def _write_backup(
     for dataset_id in snapshot.dataset_ids:
         copy(layout.labels_path(dataset_id))
         copy(layout.metrics_path(dataset_id))
+        # Captures waiting for review (a reviewed one's audio is its clip's).
+        captures = layout.captures_dir(dataset_id)
+        for source in sorted(captures.glob("*.wav")) if captures.is_dir() else []:
+            copy(source)
     # Every job folder, also of jobs newer than the snapshot or trained by the CLI without a
     # row: extra files are harmless, and an export listed in artifacts.json must not be lost.
     for job_dir in sorted(layout.jobs.iterdir()) if layout.jobs.is_dir() else []:

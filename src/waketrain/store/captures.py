@@ -3,7 +3,8 @@
 A capture is the audio around a detection or a near miss, with what the detector thought.
 It waits as `unreviewed` (its WAV under datasets/<id>/captures/) until the operator says
 what it was: a real wake joins the dataset as a positive clip, a false wake as a negative
-one (both with source "capture"), anything else is discarded and its audio deleted.
+one (both with source "capture", the capture's own WAV then deleted), anything else is
+discarded and its audio deleted.
 Unreviewed captures expire after `capture_retention_days`.
 """
 
@@ -207,8 +208,11 @@ def get_capture(registry: Registry, capture_id: str) -> CaptureRecord:
 
 
 def capture_audio_path(registry: Registry, capture_id: str) -> Path:
+    """The capture's audio: its own WAV while unreviewed, then the clip it became."""
     capture = get_capture(registry, capture_id)
     path = registry.layout.capture_path(capture.dataset_id, capture.id)
+    if capture.clip_id is not None:
+        path = registry.layout.clip_path(capture.dataset_id, capture.clip_id)
     if not path.exists():
         raise NotFound(f"Capture {capture_id} has no audio any more (it was discarded).")
     return path
@@ -249,8 +253,9 @@ def review_capture(
         record_audit(session, actor, f"review:{verdict}", "capture", capture.id,
                      {"clip_id": clip_id})  # fmt: skip
         reviewed = CaptureRecord.model_validate(row)
-    if verdict == "discard":
-        path.unlink(missing_ok=True)  # the operator said it holds nothing worth keeping
+    # Discarded: the operator said it holds nothing worth keeping; reviewed: the clip it
+    # became holds the same audio.
+    path.unlink(missing_ok=True)
     write_projections(registry, capture.dataset_id)
     return reviewed
 

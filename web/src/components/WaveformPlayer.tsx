@@ -12,6 +12,8 @@ interface Props {
   toggleTestId: string;
   height?: number;
   caption?: string;
+  /** Told the playback position (s) as it moves, and 0 when a new URL loads. */
+  onTime?: (seconds: number) => void;
 }
 
 /** Loading a new URL aborts the previous load; that is not an error worth showing. */
@@ -25,9 +27,11 @@ function cssVar(name: string, fallback: string): string {
 }
 
 export const WaveformPlayer = forwardRef<WaveformHandle, Props>(function WaveformPlayer(
-  { url, waveformTestId, toggleTestId, height = 96, caption },
+  { url, waveformTestId, toggleTestId, height = 96, caption, onTime },
   ref,
 ) {
+  const onTimeLatest = useRef(onTime);
+  onTimeLatest.current = onTime;
   const container = useRef<HTMLDivElement>(null);
   const surfer = useRef<WaveSurfer | null>(null);
   const [playing, setPlaying] = useState(false);
@@ -47,7 +51,9 @@ export const WaveformPlayer = forwardRef<WaveformHandle, Props>(function Wavefor
       barGap: 1,
       barRadius: 1,
       normalize: true,
-      fetchParams: { credentials: "same-origin" },
+      // No `fetchParams`: wavesurfer 7.12 stores its AbortController's signal in that object,
+      // so every load after the first reuses an aborted signal and never arrives (fixed
+      // upstream in katspaugh/wavesurfer.js#4341). fetch sends same-origin cookies by default.
     });
     surfer.current = ws;
     const subscriptions = [
@@ -58,7 +64,10 @@ export const WaveformPlayer = forwardRef<WaveformHandle, Props>(function Wavefor
         setReady(true);
         setTime({ current: 0, duration });
       }),
-      ws.on("timeupdate", (current) => setTime((t) => ({ ...t, current }))),
+      ws.on("timeupdate", (current) => {
+        setTime((t) => ({ ...t, current }));
+        onTimeLatest.current?.(current);
+      }),
       ws.on("error", (e) => {
         if (!isAbort(e)) setError(`The audio could not be loaded (${e instanceof Error ? e.message : String(e)}).`);
       }),
@@ -77,6 +86,7 @@ export const WaveformPlayer = forwardRef<WaveformHandle, Props>(function Wavefor
     setPlaying(false);
     setError(null);
     setTime({ current: 0, duration: 0 });
+    onTimeLatest.current?.(0);
     if (url) {
       ws.load(url).catch((e: unknown) => {
         if (isAbort(e)) return;

@@ -5,7 +5,7 @@ import { useCoalesced } from "../../hooks";
 import { DatasetCard } from "./DatasetCard";
 import { NewDatasetForm } from "./NewDatasetForm";
 
-const REFRESHING_EVENTS = /^(dataset|clip|job|model)\./;
+const REFRESHING_EVENTS = /^(dataset|clip|job|model|capture)\./;
 
 export function Dashboard() {
   const [datasets, setDatasets] = useState<DatasetSummary[] | null>(null);

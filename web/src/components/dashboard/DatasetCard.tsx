@@ -2,15 +2,22 @@ import type { DatasetSummary } from "../../api";
 import { formatMinutes, formatNumber, formatPercent } from "../../format";
 import { datasetHref } from "../../router";
 import { BalanceBar } from "../BalanceBar";
+import { CapturesToReview } from "../CapturesToReview";
 
 export function DatasetCard({ dataset }: { dataset: DatasetSummary }) {
   const counts = dataset.clip_counts;
   const total = counts.positive + counts.negative + counts.noise;
   const q = dataset.quality;
   return (
-    <a className="card dataset-card" href={datasetHref(dataset.id)} data-testid="dataset-card" data-dataset-id={dataset.id}>
+    // The whole card opens the dataset (the title link stretches over it), and the captures
+    // link sits above that: one link inside another is not valid HTML.
+    <div className="card dataset-card" data-testid="dataset-card" data-dataset-id={dataset.id}>
       <div className="card-title">
-        <h2>“{dataset.phrase}”</h2>
+        <h2>
+          <a className="card-link" href={datasetHref(dataset.id)}>
+            “{dataset.phrase}”
+          </a>
+        </h2>
         <code className="muted">{dataset.id}</code>
       </div>
       <div className="stat-row">
@@ -39,7 +46,8 @@ export function DatasetCard({ dataset }: { dataset: DatasetSummary }) {
           <LastModel dataset={dataset} />
         </dd>
       </dl>
-    </a>
+      <CapturesToReview datasetId={dataset.id} count={dataset.captures_to_review} testId="card-captures" />
+    </div>
   );
 }
 

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, errorMessage, type DatasetSummary } from "../../api";
-import { useEvents } from "../../events";
+import { eventDatasetId, useEvents } from "../../events";
 import { useCoalesced } from "../../hooks";
 import { updateParams } from "../../router";
 import { SummaryStrip } from "./SummaryStrip";
@@ -9,6 +9,7 @@ import { RecordTab } from "./RecordTab";
 import { UploadTab } from "./UploadTab";
 import { ModelsTab } from "./models/ModelsTab";
 import { TryTab } from "./try/TryTab";
+import { CapturesTab } from "./captures/CapturesTab";
 import { TrainingModal } from "./training/TrainingModal";
 
 const TABS = [
@@ -17,6 +18,7 @@ const TABS = [
   { key: "upload", label: "Upload" },
   { key: "models", label: "Models" },
   { key: "try", label: "Try it" },
+  { key: "captures", label: "Captures" },
 ] as const;
 type TabKey = (typeof TABS)[number]["key"];
 
@@ -49,7 +51,7 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
   }, [load]);
   const refresh = useCoalesced(() => void load());
   useEvents((event) => {
-    if (event.dataset_id === datasetId) refresh();
+    if (eventDatasetId(event) === datasetId) refresh();
   });
 
   // The training modal's job: from the URL, else remembered for this dataset across reloads.
@@ -109,6 +111,11 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
             onClick={() => updateParams({ tab: key }, false)}
           >
             {label}
+            {key === "captures" && !!summary?.captures_to_review && (
+              <span className="tab-count" data-testid="tab-captures-count" title="captures to review">
+                {summary.captures_to_review}
+              </span>
+            )}
           </button>
         ))}
       </nav>
@@ -136,6 +143,11 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
         {visited.has("try") && (
           <section role="tabpanel" hidden={tab !== "try"}>
             <TryTab />
+          </section>
+        )}
+        {visited.has("captures") && (
+          <section role="tabpanel" hidden={tab !== "captures"}>
+            <CapturesTab datasetId={datasetId} active={tab === "captures"} toReview={summary?.captures_to_review ?? 0} />
           </section>
         )}
       </div>

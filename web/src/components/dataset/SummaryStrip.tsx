@@ -1,5 +1,6 @@
 import type { DatasetSummary, JobRecord } from "../../api";
 import { formatMinutes, formatNumber } from "../../format";
+import { CapturesToReview } from "../CapturesToReview";
 import { BalanceBar } from "../BalanceBar";
 import { TrainControls } from "./training/TrainControls";
 
@@ -26,6 +27,7 @@ export function SummaryStrip({
             {q.low_quality} low-quality · {q.clipped} clipped · {q.near_silent} near-silent
             {summary.deleted_clips > 0 && <> · {summary.deleted_clips} discarded</>}
           </div>
+          <CapturesToReview datasetId={summary.id} count={summary.captures_to_review} testId="summary-captures" />
           {summary.balance.warning && (
             <div className="warning small" data-testid="balance-warning">
               {summary.balance.warning}

@@ -13,9 +13,17 @@ import { formatDateTime } from "../../../format";
 import { isTypingTarget, useDebounced } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 import { WaveformPlayer, type WaveformHandle } from "../../WaveformPlayer";
+import { ShortcutLegend, type Shortcut } from "../../ShortcutLegend";
 import { RecordingsTable } from "./RecordingsTable";
-import { ShortcutLegend } from "./ShortcutLegend";
 import { useClipList } from "./useClipList";
+
+const SHORTCUTS: Shortcut[] = [
+  ["Space", "play / pause"],
+  ["j ↓", "next"],
+  ["k ↑", "previous"],
+  ["d", "discard / restore"],
+  ["p n x", "positive / negative / noise"],
+];
 
 export function RecordingsTab({ datasetId, active }: { datasetId: string; active: boolean }) {
   const notify = useNotify();
@@ -190,7 +198,7 @@ export function RecordingsTab({ datasetId, active }: { datasetId: string; active
               : "Select a recording to hear it"
           }
         />
-        <ShortcutLegend />
+        <ShortcutLegend shortcuts={SHORTCUTS} />
       </div>
 
       {list.error && <p className="form-error">{list.error}</p>}

@@ -54,7 +54,9 @@ export function useClipList(datasetId: string, filters: Filters): ClipList {
 
   const refresh = useCoalesced(() => void load(), 200, 1_500);
   useEvents((event) => {
-    if (event.dataset_id === datasetId && event.type.startsWith("clip.")) refresh();
+    // A reviewed capture becomes a clip of this dataset.
+    if (event.dataset_id !== datasetId) return;
+    if (event.type.startsWith("clip.") || event.type === "capture.reviewed") refresh();
   });
 
   const replace = useCallback(

@@ -5,7 +5,7 @@ import { useRecorder } from "../../../audio/useRecorder";
 import { useEvents } from "../../../events";
 import { shortId } from "../../../format";
 import { LevelMeter } from "../../LevelMeter";
-import { ScoreChart, formatScore } from "./ScoreChart";
+import { ScoreChart, formatScore } from "../../ScoreChart";
 
 const MAX_SECONDS = 15;
 
@@ -127,7 +127,14 @@ export function TryTab() {
             “{result.phrase}” · model <code>{result.model_id}</code> from job <code>{shortId(result.job_id)}</code> ·{" "}
             {source} · {result.duration_seconds.toFixed(1)} s · hop {(result.hop_seconds * 1000).toFixed(0)} ms
           </p>
-          <ScoreChart result={result} />
+          <ScoreChart
+            times={result.times}
+            scores={result.scores}
+            threshold={result.threshold}
+            durationSeconds={result.duration_seconds}
+            marks={result.detections.map((t) => ({ time: t, label: `${t.toFixed(1)} s` }))}
+            testId="try-chart"
+          />
         </div>
       )}
     </div>
