@@ -17,6 +17,10 @@ from waketrain.store.errors import WaketrainError
 
 if TYPE_CHECKING:
     # Imported lazily at run time so that `waketrain --help` stays fast.
+    from collections.abc import Callable
+
+    from waketrain.runtime.capture import CaptureRecorder
+    from waketrain.runtime.capture_push import BackgroundPush
     from waketrain.store.registry import Registry
 
 NoiseDirs = Annotated[
@@ -452,6 +456,11 @@ def gc(
         typer.echo(f"expired {report.expired_captures} unreviewed capture(s)")
 
 
+BOARD_TOKEN_ENV = "WAKETRAIN_BOARD_TOKEN"
+capture_app = typer.Typer(help="Captures the detector saved for review.", no_args_is_help=True)
+app.add_typer(capture_app, name="capture")
+
+
 @app.command()
 def detect(
     model: Annotated[
@@ -479,9 +488,40 @@ def detect(
         str | None,
         typer.Option(help="Serve Wyoming wake detection instead (e.g. tcp://0.0.0.0:10400)."),
     ] = None,
+    capture_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAKETRAIN_CAPTURE_DIR",
+            help="Save each detection and near miss here (WAV + JSON sidecar) for review, "
+            "e.g. /var/lib/waketrain/captures; off unless given.",
+        ),
+    ] = None,
+    near_miss_fraction: Annotated[
+        float, typer.Option(help="A near miss peaks at this share of the threshold or above.")
+    ] = 0.6,
+    capture_max_mb: Annotated[
+        float, typer.Option(help="Spool size cap; the oldest captures are deleted first.")
+    ] = 50.0,
+    board_name: Annotated[
+        str | None, typer.Option(help="Board name in each capture (default: the hostname).")
+    ] = None,
+    push_url: Annotated[
+        str | None,
+        typer.Option(help="Push captures to this service (http:// or https://) in the background."),
+    ] = None,
+    push_dataset: Annotated[
+        str | None, typer.Option(help="Dataset the pushed captures go to.")
+    ] = None,
+    push_token_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the board token (else env WAKETRAIN_BOARD_TOKEN)."),
+    ] = None,
+    push_every: Annotated[float, typer.Option(help="Seconds between pushes.")] = 300.0,
 ) -> None:
     """Listen for the wake phrase and publish each detection (the board's detector)."""
     if wyoming:
+        if capture_dir:
+            typer.echo("captures are not saved in Wyoming mode (--capture-dir ignored)", err=True)
         from waketrain.runtime.wyoming_server import run_wyoming
 
         try:
@@ -493,18 +533,121 @@ def detect(
     from waketrain.runtime.publish import open_publisher
     from waketrain.runtime.sources import SourceError, open_source
 
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    recorder, pusher = None, None
     try:
         detector = Detector(model, threshold)
+        if capture_dir:
+            recorder = _capture_recorder(
+                capture_dir, near_miss_fraction, capture_max_mb, board_name, say
+            )
+        if push_url:
+            if not (capture_dir and push_dataset):
+                raise ValueError("--push-url needs --capture-dir and --push-dataset.")
+            pusher = _background_push(
+                capture_dir, push_url, push_dataset, push_token_file, push_every, say
+            )
         chunks = open_source(source)
         publisher = open_publisher(mqtt, tars)
     except (OSError, ValueError, SourceError) as exc:
         raise _fail(exc) from None
+    if pusher is not None:
+        pusher.start()
     try:
-        run_detector(detector, chunks, publisher, on_reload=lambda said: typer.echo(said, err=True))
+        run_detector(detector, chunks, publisher, on_reload=say, recorder=recorder)
     except (OSError, SourceError) as exc:
         raise _fail(exc) from None
     finally:
         publisher.close()
+        if pusher is not None:
+            pusher.stop()
+
+
+def _capture_recorder(
+    spool_dir: Path,
+    near_miss_fraction: float,
+    max_mb: float,
+    board_name: str | None,
+    say: Callable[[str], None],
+) -> CaptureRecorder:
+    import socket
+
+    from waketrain.runtime.capture import CaptureRecorder, CaptureSettings
+
+    if not 0 < near_miss_fraction < 1:
+        raise ValueError(f"--near-miss-fraction must be in (0, 1) (got {near_miss_fraction}).")
+    if max_mb <= 0:
+        raise ValueError(f"--capture-max-mb must be positive (got {max_mb}).")
+    settings = CaptureSettings(
+        spool_dir=spool_dir,
+        board=board_name or socket.gethostname(),
+        near_miss_fraction=near_miss_fraction,
+        max_spool_bytes=round(max_mb * 1_000_000),
+    )
+    return CaptureRecorder(settings, say)
+
+
+def _board_token(token_file: Path | None) -> str:
+    """From a file or the environment: never from argv, which `ps` and logs show."""
+    token = token_file.read_text().strip() if token_file else os.environ.get(BOARD_TOKEN_ENV, "")
+    if not token:
+        raise ValueError(f"No board token: give --token-file or set {BOARD_TOKEN_ENV}.")
+    return token
+
+
+def _service_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"Service URL {url!r} must start with http:// or https://.")
+    return url
+
+
+def _background_push(
+    spool_dir: Path,
+    url: str,
+    dataset_id: str,
+    token_file: Path | None,
+    every_seconds: float,
+    say: Callable[[str], None],
+) -> BackgroundPush:
+    from waketrain.runtime.capture_push import BackgroundPush
+
+    if every_seconds <= 0:
+        raise ValueError(f"--push-every must be positive (got {every_seconds}).")
+    token = _board_token(token_file)
+    return BackgroundPush(spool_dir, _service_url(url), dataset_id, token, every_seconds, say)
+
+
+@capture_app.command("push")
+def capture_push(
+    url: Annotated[str, typer.Option(help="The service, e.g. http://jetson:8000.")],
+    dataset: Annotated[str, typer.Option(help="Dataset the captures go to.")],
+    spool: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAKETRAIN_CAPTURE_DIR",
+            help="The detector's capture folder (default /var/lib/waketrain/captures).",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the board token (else env WAKETRAIN_BOARD_TOKEN)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each upload.")] = 30.0,
+) -> None:
+    """Send the board's saved captures to the service; each leaves the spool once received."""
+    from waketrain.runtime.capture import DEFAULT_SPOOL_DIR
+    from waketrain.runtime.capture_push import push_spool
+
+    spool = spool or DEFAULT_SPOOL_DIR
+    try:
+        report = push_spool(spool, _service_url(url), dataset, _board_token(token_file), timeout)
+    except (OSError, ValueError) as exc:
+        raise _fail(exc) from None
+    typer.echo(report.summary())
+    if report.stopped:
+        raise typer.Exit(code=1)
 
 
 @token_app.command("create")

@@ -21,6 +21,7 @@ from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.runtime.streaming import ChunkScorer, Trigger
 
 if TYPE_CHECKING:
+    from waketrain.runtime.capture import CaptureRecorder
     from waketrain.runtime.publish import Publisher
 
 
@@ -47,6 +48,18 @@ class Detection:
         }
 
 
+@dataclass(frozen=True)
+class HopScores:
+    """What the last chunk did: a smoothed score per hop it completed, and the hops that fired."""
+
+    scores: np.ndarray  # (n_hops,)
+    fired: list[int]  # indices into `scores`
+    hop_samples: int
+    hop_seconds: float
+    threshold: float
+    model_id: str
+
+
 class Detector:
     def __init__(self, model_path: Path, threshold: float | None = None) -> None:
         self.model_path = model_path
@@ -56,6 +69,7 @@ class Detector:
         self._recent: deque[np.ndarray] = deque()
         self._recent_samples = 0
         self.reload_error: str | None = None
+        self.last_hops: HopScores | None = None  # for a capture recorder listening alongside
         self._stream: ChunkScorer
         self._load()
 
@@ -103,12 +117,20 @@ class Detector:
         first_hop = self._hops
         self._hops += len(scores)
         fired = self._trigger.update(scores)
+        params = self._model.params
+        metadata = self._model.metadata
+        self.last_hops = HopScores(
+            scores=scores,
+            fired=fired,
+            hop_samples=params.hop_samples,
+            hop_seconds=params.hop_seconds,
+            threshold=self.threshold,
+            model_id=str(metadata["model_id"]),
+        )
         if not fired:
             return []
-        params = self._model.params
         window = np.concatenate(list(self._recent))[-params.window_samples :]
         energy = float(np.sqrt(np.mean(np.square(window)))) if len(window) else 0.0
-        metadata = self._model.metadata
         return [
             Detection(
                 model_id=str(metadata["model_id"]),
@@ -136,8 +158,13 @@ def run_detector(
     chunks: Iterable[np.ndarray],
     publisher: Publisher,
     on_reload: Callable[[str], None] | None = None,
+    recorder: CaptureRecorder | None = None,
 ) -> int:
-    """Stream until the source ends; returns how many detections were published."""
+    """Stream until the source ends; returns how many detections were published.
+
+    With a `recorder`, every chunk and its hop scores go to it too (detections and near
+    misses saved for review); what it still waits for is written when the source ends.
+    """
     publisher.ready(
         str(detector.model.metadata["model_id"]), str(detector.model.metadata["phrase"])
     )
@@ -155,4 +182,8 @@ def run_detector(
         for detection in detector.process(chunk):
             publisher.detection(detection)
             published += 1
+        if recorder is not None and detector.last_hops is not None:
+            recorder.feed(chunk, detector.last_hops)
+    if recorder is not None:
+        recorder.close()
     return published
