@@ -7,9 +7,10 @@ import {
   type CaptureRecord,
   type CaptureVerdict,
 } from "../../../api";
-import { isTypingTarget } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 import type { WaveformHandle } from "../../WaveformPlayer";
+import { LoadMore } from "../ListTable";
+import { useListKeys } from "../useListKeys";
 import { CaptureDetail } from "./CaptureDetail";
 import { CaptureQueue } from "./CaptureQueue";
 import { useCaptureList } from "./useCaptureList";
@@ -104,34 +105,19 @@ export function CapturesTab({
     [filter, list, notify, select],
   );
 
-  useEffect(() => {
-    if (!active) return undefined;
-    const onKey = (event: KeyboardEvent) => {
-      if (event.altKey || event.ctrlKey || event.metaKey || isTypingTarget(event.target)) return;
-      if (document.querySelector("[aria-modal='true']")) return;
-      const items = list.items;
-      const index = items.findIndex((c) => c.id === selectedId);
-      const current = index >= 0 ? items[index] : null;
-      const key = event.key;
-      let handled = true;
-      if (key === " " || key === "Spacebar") player.current?.toggle();
-      else if (key === "j" || key === "ArrowDown") {
-        const next = items[Math.min(items.length - 1, index + 1)];
-        if (next) select(next);
-      } else if (key === "k" || key === "ArrowUp") {
-        const previous = items[Math.max(0, index - 1)];
-        if (previous) select(previous);
-      } else if (key === "p" && current) review(current, "positive");
-      else if (key === "n" && current) review(current, "negative");
-      else if (key === "x" && current) review(current, "discard");
-      else if (key === "Escape" && confirming) setConfirming(null);
-      else handled = false;
-      // Also stops a focused button from being "clicked" by Space.
-      if (handled) event.preventDefault();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [active, list.items, selectedId, select, review, confirming]);
+  useListKeys({
+    active,
+    items: list.items,
+    selectedId,
+    select,
+    player,
+    actions: {
+      p: (capture) => review(capture, "positive"),
+      n: (capture) => review(capture, "negative"),
+      x: (capture) => review(capture, "discard"),
+    },
+    onEscape: confirming ? () => setConfirming(null) : undefined,
+  });
 
   const bulkDelete = async (status: Deletable) => {
     setDeleting(true);
@@ -222,13 +208,7 @@ export function CapturesTab({
         onSelect={select}
         emptyText={list.loading && list.total === null ? "Loading…" : EMPTY_TEXT[filter]}
       />
-      {list.canLoadMore && (
-        <div className="load-more">
-          <button className="btn" onClick={list.loadMore} disabled={list.loading}>
-            Load more ({list.items.length} of {list.total})
-          </button>
-        </div>
-      )}
+      <LoadMore list={list} />
     </div>
   );
 }

@@ -10,10 +10,12 @@ import {
   type SortKey,
 } from "../../../api";
 import { formatDateTime } from "../../../format";
-import { isTypingTarget, useDebounced } from "../../../hooks";
+import { useDebounced } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 import { WaveformPlayer, type WaveformHandle } from "../../WaveformPlayer";
 import { ShortcutLegend, type Shortcut } from "../../ShortcutLegend";
+import { LoadMore } from "../ListTable";
+import { useListKeys } from "../useListKeys";
 import { RecordingsTable } from "./RecordingsTable";
 import { useClipList } from "./useClipList";
 
@@ -106,34 +108,19 @@ export function RecordingsTab({ datasetId, active }: { datasetId: string; active
     [list, notify],
   );
 
-  useEffect(() => {
-    if (!active) return undefined;
-    const onKey = (event: KeyboardEvent) => {
-      if (event.altKey || event.ctrlKey || event.metaKey || isTypingTarget(event.target)) return;
-      if (document.querySelector("[aria-modal='true']")) return;
-      const items = list.items;
-      const index = items.findIndex((clip) => clip.id === selectedId);
-      const current = index >= 0 ? items[index] : null;
-      const key = event.key;
-      let handled = true;
-      if (key === " " || key === "Spacebar") player.current?.toggle();
-      else if (key === "j" || key === "ArrowDown") {
-        const next = items[Math.min(items.length - 1, index + 1)];
-        if (next) select(next);
-      } else if (key === "k" || key === "ArrowUp") {
-        const previous = items[Math.max(0, index - 1)];
-        if (previous) select(previous);
-      } else if (key === "d" && current) void toggleDiscard(current);
-      else if (key === "p" && current) void relabel(current, "positive");
-      else if (key === "n" && current) void relabel(current, "negative");
-      else if (key === "x" && current) void relabel(current, "noise");
-      else handled = false;
-      // Also stops a focused button from being "clicked" by Space.
-      if (handled) event.preventDefault();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [active, list.items, selectedId, select, toggleDiscard, relabel]);
+  useListKeys({
+    active,
+    items: list.items,
+    selectedId,
+    select,
+    player,
+    actions: {
+      d: (clip) => void toggleDiscard(clip),
+      p: (clip) => void relabel(clip, "positive"),
+      n: (clip) => void relabel(clip, "negative"),
+      x: (clip) => void relabel(clip, "noise"),
+    },
+  });
 
   const speakers = useMemo(
     () => [...new Set(list.items.map((clip) => clip.speaker).filter((s): s is string => !!s))].sort(),
@@ -219,13 +206,7 @@ export function RecordingsTab({ datasetId, active }: { datasetId: string; active
               : "No recordings yet — record or upload some."
         }
       />
-      {list.canLoadMore && (
-        <div className="load-more">
-          <button className="btn" onClick={list.loadMore} disabled={list.loading}>
-            Load more ({list.items.length} of {list.total})
-          </button>
-        </div>
-      )}
+      <LoadMore list={list} />
     </div>
   );
 }

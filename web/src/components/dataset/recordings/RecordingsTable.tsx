@@ -1,5 +1,6 @@
 import { LABELS, type ClipRecord, type Label, type SortKey } from "../../../api";
 import { formatDateTime, formatSeconds } from "../../../format";
+import { ListTable } from "../ListTable";
 
 const COLUMNS: { key: SortKey; testId: string; title: string; className?: string }[] = [
   { key: "speaker", testId: "sort-speaker", title: "Speaker" },
@@ -24,87 +25,84 @@ interface Props {
 export function RecordingsTable(props: Props) {
   const { items, selectedId, sort, order, emptyText, onSort, onSelect, onToggleDiscard, onRelabel } = props;
   return (
-    <div className="table-wrap">
-      <table className="data-table recordings" data-testid="recordings-table">
-        <thead>
-          <tr>
-            <th>Clip</th>
-            {COLUMNS.map((column) => (
-              <th
-                key={column.key}
-                className={column.className}
-                aria-sort={sort === column.key ? (order === "asc" ? "ascending" : "descending") : "none"}
-              >
-                <button className="sort-button" data-testid={column.testId} onClick={() => onSort(column.key)}>
-                  {column.title}
-                  <span className="sort-arrow">{sort === column.key ? (order === "asc" ? "▲" : "▼") : ""}</span>
-                </button>
-              </th>
-            ))}
-            <th>Source</th>
-            <th aria-label="Actions" />
-          </tr>
-        </thead>
-        <tbody>
-          {items.length === 0 && (
-            <tr className="empty-row">
-              <td colSpan={COLUMNS.length + 3}>{emptyText}</td>
-            </tr>
-          )}
-          {items.map((clip) => {
-            const discarded = clip.deleted_at !== null;
-            return (
-              <tr
-                key={clip.id}
-                data-testid="recording-row"
-                data-clip-id={clip.id}
-                data-deleted={discarded ? "true" : "false"}
-                aria-selected={clip.id === selectedId}
-                className={`${clip.id === selectedId ? "selected" : ""} ${discarded ? "discarded" : ""}`}
-                onClick={(event) => {
-                  if ((event.target as HTMLElement).closest("button, select, a")) return;
-                  onSelect(clip);
+    <ListTable
+      className="recordings"
+      testId="recordings-table"
+      head={
+        <>
+          <th>Clip</th>
+          {COLUMNS.map((column) => (
+            <th
+              key={column.key}
+              className={column.className}
+              aria-sort={sort === column.key ? (order === "asc" ? "ascending" : "descending") : "none"}
+            >
+              <button className="sort-button" data-testid={column.testId} onClick={() => onSort(column.key)}>
+                {column.title}
+                <span className="sort-arrow">{sort === column.key ? (order === "asc" ? "▲" : "▼") : ""}</span>
+              </button>
+            </th>
+          ))}
+          <th>Source</th>
+          <th aria-label="Actions" />
+        </>
+      }
+      columns={COLUMNS.length + 3}
+      empty={items.length === 0}
+      emptyText={emptyText}
+    >
+      {items.map((clip) => {
+        const discarded = clip.deleted_at !== null;
+        return (
+          <tr
+            key={clip.id}
+            data-testid="recording-row"
+            data-clip-id={clip.id}
+            data-deleted={discarded ? "true" : "false"}
+            aria-selected={clip.id === selectedId}
+            className={`${clip.id === selectedId ? "selected" : ""} ${discarded ? "discarded" : ""}`}
+            onClick={(event) => {
+              if ((event.target as HTMLElement).closest("button, select, a")) return;
+              onSelect(clip);
+            }}
+          >
+            <td className="clip-name" title={clip.id}>
+              {clip.original_filename ?? clip.id.slice(0, 8)}
+              {discarded && <span className="tag discarded-tag">discarded</span>}
+            </td>
+            <td>{clip.speaker ?? <span className="muted">—</span>}</td>
+            <td className="nowrap">{formatDateTime(clip.created_at)}</td>
+            <td className="num">{formatSeconds(clip.duration_seconds)}</td>
+            <td className="num">
+              <QualityBadge clip={clip} />
+            </td>
+            <td>
+              <select
+                data-testid="row-label"
+                className={`label-select ${clip.label}`}
+                value={clip.label}
+                onChange={(e) => {
+                  onRelabel(clip, e.target.value as Label);
+                  e.currentTarget.blur(); // hand the keyboard back to the shortcuts
                 }}
               >
-                <td className="clip-name" title={clip.id}>
-                  {clip.original_filename ?? clip.id.slice(0, 8)}
-                  {discarded && <span className="tag discarded-tag">discarded</span>}
-                </td>
-                <td>{clip.speaker ?? <span className="muted">—</span>}</td>
-                <td className="nowrap">{formatDateTime(clip.created_at)}</td>
-                <td className="num">{formatSeconds(clip.duration_seconds)}</td>
-                <td className="num">
-                  <QualityBadge clip={clip} />
-                </td>
-                <td>
-                  <select
-                    data-testid="row-label"
-                    className={`label-select ${clip.label}`}
-                    value={clip.label}
-                    onChange={(e) => {
-                      onRelabel(clip, e.target.value as Label);
-                      e.currentTarget.blur(); // hand the keyboard back to the shortcuts
-                    }}
-                  >
-                    {LABELS.map((l) => (
-                      <option key={l} value={l}>
-                        {l}
-                      </option>
-                    ))}
-                  </select>
-                </td>
-                <td className="muted">{clip.source}</td>
-                <td className="actions">
-                  <button className={`btn small ${discarded ? "" : "ghost"}`} data-testid="row-discard" onClick={() => onToggleDiscard(clip)}>
-                    {discarded ? "Restore" : "Discard"}
-                  </button>
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
+                {LABELS.map((l) => (
+                  <option key={l} value={l}>
+                    {l}
+                  </option>
+                ))}
+              </select>
+            </td>
+            <td className="muted">{clip.source}</td>
+            <td className="actions">
+              <button className={`btn small ${discarded ? "" : "ghost"}`} data-testid="row-discard" onClick={() => onToggleDiscard(clip)}>
+                {discarded ? "Restore" : "Discard"}
+              </button>
+            </td>
+          </tr>
+        );
+      })}
+    </ListTable>
   );
 }
 
