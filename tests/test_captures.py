@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import Service, run_cli, shared
+from tests.board import Board
+from tests.conftest import Service, run_cli, service_env, shared
 from waketrain.audio.decode import read_clip
 from waketrain.settings import Settings
 from waketrain.store.captures import (
@@ -178,3 +181,44 @@ def read_clip_any(path: Path) -> np.ndarray:
     audio, rate = sf.read(str(path), dtype="float32")
     assert rate == 16_000
     return audio
+
+
+def test_capture_pull_fetches_the_spool_over_ssh_and_empties_it(tmp_path: Path) -> None:
+    board = Board(tmp_path / "board-root").start()
+    try:
+        spool = board.root / "captures"
+        spool.mkdir()
+        ids = []
+        for _ in range(2):
+            wav, sidecar, capture_id = capture_files()
+            (spool / f"{capture_id}.wav").write_bytes(wav)
+            (spool / f"{capture_id}.json").write_text(sidecar)
+            ids.append(capture_id)
+        wav, sidecar, bad = capture_files()
+        (spool / f"{bad}.wav").write_bytes(b"not audio")
+        (spool / f"{bad}.json").write_text(sidecar)
+        (spool / f"{uuid.uuid4().hex}.wav").write_bytes(wav)  # being written: no sidecar yet
+        data_dir = tmp_path / "data"
+        start_registry(Settings(data_dir=data_dir, admin_password="x")).registry.close()
+        env = service_env(data_dir, **board.env(DEPLOY_CAPTURE_DIR=str(spool)))
+
+        def pull() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "waketrain", "capture", "pull", "--dataset", DATASET],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+
+        first = pull()
+        assert first.returncode == 0, first.stderr
+        assert "received 2, already there 0, refused 1" in first.stdout
+        assert f"refused {bad}" in first.stderr
+        assert sorted(p.name for p in spool.glob("*.json")) == []
+        assert len(list(spool.glob("*.wav"))) == 1  # the half-written pair stays
+        assert (spool / "rejected" / f"{bad}.json").exists()
+        again = pull()
+        assert "received 0, already there 0, refused 0" in again.stdout
+        registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
+        assert {c.id for c in list_captures(registry, DATASET).items} == set(ids)
+        registry.close()
+    finally:
+        board.stop()

@@ -457,7 +457,10 @@ def gc(
 
 
 BOARD_TOKEN_ENV = "WAKETRAIN_BOARD_TOKEN"
-capture_app = typer.Typer(help="Captures the detector saved for review.", no_args_is_help=True)
+capture_app = typer.Typer(
+    help="Captures the detector saved: push or pull them, list and review them.",
+    no_args_is_help=True,
+)
 app.add_typer(capture_app, name="capture")
 
 
@@ -675,11 +678,7 @@ def token_create(
     typer.echo(issued.token)
 
 
-captures_app = typer.Typer(help="Review what the board captured: real wakes, false wakes, noise.")
-app.add_typer(captures_app, name="captures")
-
-
-@captures_app.command("list")
+@capture_app.command("list")
 def captures_list(
     dataset: Annotated[str, typer.Option(help="Dataset the captures belong to.")],
     status: Annotated[
@@ -702,7 +701,7 @@ def captures_list(
     typer.echo(f"{page.total} {status} capture(s)")
 
 
-@captures_app.command("review")
+@capture_app.command("review")
 def captures_review(
     capture_id: Annotated[str, typer.Argument(help="The capture's id.")],
     verdict: Annotated[
@@ -721,3 +720,25 @@ def captures_review(
         raise _fail(exc) from None
     typer.echo(f"{reviewed.id}: {reviewed.status}" + (f", clip {reviewed.clip_id}"
                                                       if reviewed.clip_id else ""))  # fmt: skip
+
+
+@capture_app.command("pull")
+def capture_pull(
+    dataset: Annotated[str, typer.Option(help="Dataset the captures are for.")],
+    spool: Annotated[
+        str | None, typer.Option(help="Spool folder on the board (default DEPLOY_CAPTURE_DIR).")
+    ] = None,
+) -> None:
+    """Fetch the board's capture spool over SSH (the deploy settings), for boards that cannot
+    reach the service; each capture leaves the board only once it is stored here."""
+    import asyncio
+
+    from waketrain.deploy.capture_pull import pull_captures
+
+    try:
+        report = asyncio.run(pull_captures(_open_registry(), dataset, spool))
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(report.summary())
+    for capture_id, reason in report.rejected:
+        typer.echo(f"refused {capture_id}: {reason}", err=True)

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         description="Check run on the board after the post command; failing rolls back "
         "(default: the model loads and scores a second of silence).",
     )
+    deploy_capture_dir: str = Field(
+        default="/var/lib/waketrain/captures",
+        validation_alias=AliasChoices("DEPLOY_CAPTURE_DIR"),
+        description="The detector's capture spool on the board, for `waketrain capture pull`.",
+    )
     deploy_keep_releases: int = Field(
         default=3,
         ge=2,

@@ -92,7 +92,7 @@ class RemoteOutcome:
     attempts: int
 
 
-async def _connect(target: Target) -> asyncssh.SSHClientConnection:
+async def connect(target: Target) -> asyncssh.SSHClientConnection:
     if not target.known_hosts.is_file():
         raise DeployFailed(
             f"No known host key for {target.host}: {target.known_hosts} does not exist. "
@@ -108,7 +108,7 @@ async def _connect(target: Target) -> asyncssh.SSHClientConnection:
     )
 
 
-def _explain(target: Target, exc: Exception) -> str:
+def explain(target: Target, exc: Exception) -> str:
     where = f"{target.host}:{target.port}"
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         return (
@@ -146,7 +146,7 @@ async def ship(
     """Upload the bundle and run the apply script; transient failures retry with backoff."""
     for attempt in range(1, attempts + 1):
         try:
-            async with await _connect(target) as conn:
+            async with await connect(target) as conn:
                 log(f"connected to {target.describe()}")
                 incoming = f"{target.path}/incoming"
                 async with conn.start_sftp_client() as sftp:
@@ -166,7 +166,7 @@ async def ship(
                     attempts=attempt,
                 )
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
-            reason = _explain(target, exc)
+            reason = explain(target, exc)
             if not _is_transient(exc) or attempt == attempts:
                 suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
                 raise DeployFailed(reason + suffix) from exc
