@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -194,7 +195,7 @@ def list_captures(
 
 
 def _validate_capture_id(capture_id: str) -> str:
-    if len(capture_id) != 32 or any(c not in "0123456789abcdef" for c in capture_id):
+    if re.fullmatch(CAPTURE_ID_PATTERN, capture_id) is None:
         raise NotFound(f"No capture {capture_id!r}: capture ids are 32 hex digits.")
     return capture_id
 
