@@ -25,7 +25,7 @@ import soundfile as sf
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.clips import ClipMetadata, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
@@ -154,9 +154,7 @@ def make_dataset(registry: Registry, dataset_id: str, n_positives: int) -> None:
     sets += [("negative", flacs(folder)) for folder in TRAIN_NEGATIVES]
     sets += [("noise", [p for p in train_noise if sf.info(str(p)).duration <= 30])]
     for label, paths in sets:
-        for path in paths:
-            add_clip(registry, dataset_id, path.read_bytes(), ClipMetadata(label=label),
-                     path.name, "bench")  # fmt: skip
+        import_files(registry, paths, dataset_id, ClipMetadata(label=label), "bench")
 
 
 def report_one(model: ExportedModel, measured: Measured, test: TestSet, seconds: float) -> None:

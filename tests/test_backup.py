@@ -36,9 +36,9 @@ from waketrain.store.backup import (
 from waketrain.store.clips import (
     ClipMetadata,
     ClipUpdate,
-    add_clip,
     delete_clip,
     import_directory,
+    import_files,
     update_clip,
 )
 from waketrain.store.datasets import DatasetCreate, create_dataset
@@ -118,11 +118,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
     added = []
     for label, folder in (("positive", "wake/computer"), ("negative", "wake/snowboy")):
-        for path in sorted(shared(folder).glob("*.flac"))[:14]:
-            metadata = ClipMetadata(label=label)
-            added.append(
-                add_clip(registry, "computer", path.read_bytes(), metadata, path.name, "t")
-            )
+        files = sorted(shared(folder).glob("*.flac"))[:14]
+        added += import_files(registry, files, "computer", ClipMetadata(label=label), "t").imported
     import_directory(
         registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "test"
     )

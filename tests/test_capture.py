@@ -28,7 +28,7 @@ from waketrain.runtime.detector import HopScores
 from waketrain.runtime.loader import load_export
 from waketrain.settings import Settings
 from waketrain.store.accounts import issue_token
-from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.clips import ClipMetadata, import_files
 from waketrain.store.datasets import DatasetCreate
 from waketrain.store.datasets import create_dataset as create_dataset_in
 from waketrain.store.registry import Registry
@@ -179,9 +179,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sets = (("wake/computer", "positive", 20), ("wake/snowboy", "negative", 12),
             ("speech/not_wake_words", "negative", 6), ("noise/room_tone", "noise", 3))  # fmt: skip
     for folder, label, n in sets:
-        for path in sorted(shared(folder).rglob("*.flac"))[:n]:
-            meta = ClipMetadata(label=label)
-            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "t")
+        files = sorted(shared(folder).rglob("*.flac"))[:n]
+        import_files(registry, files, "computer", ClipMetadata(label=label), "t")
     result = train(registry, "computer", apply_overrides(TrainConfig(), TINY_HEAD))
     registry.close()
     return result.export_dir

@@ -27,7 +27,7 @@ from waketrain.store.captures import (
     receive_capture,
     review_capture,
 )
-from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.clips import ClipMetadata, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
@@ -155,8 +155,8 @@ def test_a_job_trains_on_reviewed_captures_and_reports_them(tmp_path: Path) -> N
     registry = start_registry(Settings(data_dir=tmp_path, admin_password="x")).registry
     create_dataset(registry, DatasetCreate(id="loop", phrase="computer"), "t")
     for folder, label, n in (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 45)):
-        for path in sorted(shared(folder).glob("*.flac"))[:n]:
-            add_clip(registry, "loop", path.read_bytes(), ClipMetadata(label=label), path.name, "t")
+        files = sorted(shared(folder).glob("*.flac"))[:n]
+        import_files(registry, files, "loop", ClipMetadata(label=label), "t")
     # "view glass" said near the board woke it: twelve captures, reviewed as false wakes.
     for path in sorted(shared("wake/view_glass").glob("*.flac"))[:12]:
         _, sidecar, capture_id = capture_files()

@@ -21,7 +21,7 @@ from waketrain.deploy.service import list_deployments
 from waketrain.jobs import queue
 from waketrain.jobs.worker import WorkerOptions, run_job
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.clips import ClipMetadata, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.events import events_after
 from waketrain.store.registry import Registry
@@ -49,9 +49,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
     for folder, label in (("wake/computer", "positive"), ("wake/snowboy", "negative")):
-        for path in sorted(shared(folder).glob("*.flac"))[:16]:
-            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
-            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "t")
+        files = sorted(shared(folder).glob("*.flac"))[:16]
+        import_files(registry, files, "computer", ClipMetadata(label=label), "t")
     for overrides in (TINY, {**TINY, "seed": 7}, TINY_HEAD):
         queue.submit_job(registry, "computer", overrides, "test")
         job = queue.claim_next_job(registry, "test-worker")

@@ -25,7 +25,7 @@ from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.streaming import Trigger
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.clips import ClipMetadata, import_directory, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
@@ -85,9 +85,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sets = (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 45),
             ("speech/not_wake_words", "negative", 20))  # fmt: skip
     for folder, label, n in sets:
-        for path in sorted(shared(folder).rglob("*.flac"))[:n]:
-            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
-            add_clip(registry, "computer", path.read_bytes(), meta, path.name, "t")
+        files = sorted(shared(folder).rglob("*.flac"))[:n]
+        import_files(registry, files, "computer", ClipMetadata(label=label), "t")
     noise_clips = ClipMetadata(label="noise")  # the longer recordings are refused, as on upload
     import_directory(registry, shared("noise/room_tone"), "computer", noise_clips, "t")
     result = train(registry, "computer", apply_overrides(TrainConfig(), TINY_HEAD))

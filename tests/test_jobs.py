@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 from tests.conftest import ADMIN_PASSWORD, Service, Worker, run_cli, shared
 from waketrain.settings import Settings
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
-from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.clips import ClipMetadata, import_directory, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 
@@ -34,10 +34,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     registry = start_registry(Settings(data_dir=root, admin_password=ADMIN_PASSWORD)).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
     for label, folder, n in (("positive", "wake/computer", 60), ("negative", "wake/snowboy", 45)):
-        for path in sorted(shared(folder).glob("*.flac"))[:n]:
-            add_clip(
-                registry, "computer", path.read_bytes(), ClipMetadata(label=label), path.name, "t"
-            )
+        files = sorted(shared(folder).glob("*.flac"))[:n]
+        import_files(registry, files, "computer", ClipMetadata(label=label), "t")
     import_directory(
         registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
     )
@@ -103,6 +101,10 @@ def test_job_runs_through_all_stages_live_and_its_artifacts_download(
     job = api.get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["attempt"] == 1
     assert {"frr", "fa_per_hour", "auc", "threshold"} <= set(job["metrics"])
+    # The dataset's metrics.json on disk follows the job, not only the next clip change.
+    on_disk = json.loads((service.data_dir / "datasets" / "computer" / "metrics.json").read_text())
+    assert on_disk["last_job"]["id"] == job_id and on_disk["last_job"]["status"] == "succeeded"
+    assert on_disk["last_job"]["metrics"] == job["metrics"]
     metadata = api.get(f"/jobs/{job_id}/artifacts/metadata.json").json()
     assert metadata["job_id"] == job_id and metadata["threshold"] == job["metrics"]["threshold"]
     onnx = api.get(f"/jobs/{job_id}/artifacts/wake_model.onnx")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +16,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import run_cli, shared
+from tests.conftest import run_cli, service_env, shared
 from waketrain.audio.decode import read_clip
+from waketrain.jobs import queue
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.marblenet_stream import MarbleNetStream
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.streaming import score_stream
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.clips import ClipMetadata, add_clip, import_directory, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
@@ -49,8 +54,8 @@ def tiny_config(**extra: object) -> TrainConfig:
 
 
 def import_subset(registry: Registry, dataset_id: str, folder: str, label: str, n: int) -> None:
-    for path in sorted(shared(folder).rglob("*.flac"))[:n]:
-        add_clip(registry, dataset_id, path.read_bytes(), ClipMetadata(label=label), path.name, "t")
+    files = sorted(shared(folder).rglob("*.flac"))[:n]
+    import_files(registry, files, dataset_id, ClipMetadata(label=label), "t")
 
 
 @pytest.fixture(scope="module")
@@ -248,10 +253,12 @@ def test_untagged_clips_split_by_content_whatever_their_ids() -> None:
     assert held_out("a") == held_out("b") and len(held_out("a")) == 8
 
 
+def set_options(config: dict[str, object]) -> list[str]:
+    return [arg for key, value in config.items() for arg in ("--set", f"{key}={value}")]
+
+
 def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
-    sets = [
-        arg for key, value in {**TINY, "epochs": 1}.items() for arg in ("--set", f"{key}={value}")
-    ]
+    sets = set_options({**TINY, "epochs": 1})
     run = run_cli(registry.layout.root, "train", "--dataset", "computer", *sets)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -260,6 +267,39 @@ def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
     assert export == registry.layout.jobs / job_id / "export"
     assert (export / "wake_model.onnx").exists() and "false accepts/hour" in lines[2]
     assert "data_prep" in run.stderr and "training: epoch 1/1" in run.stderr
+    # A job like the API's: listed with its metrics and, with auto-bless, the current model.
+    job = queue.get_job(registry, job_id)
+    assert job.status == "succeeded" and job.created_by == "cli" and job.stage == "export"
+    assert job.metrics is not None
+    assert lines[2].startswith(f"threshold {job.metrics['threshold']:.3f}")
+    assert queue.current_job_id(registry) == job_id
 
     bad = run_cli(registry.layout.root, "train", "--dataset", "computer", "--set", "epochs=-1")
     assert bad.returncode == 1 and "epochs" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ctrl_c_cancels_the_cli_job_instead_of_leaving_it_running(registry: Registry) -> None:
+    sets = [
+        arg for key, value in {**TINY, "epochs": 50}.items() for arg in ("--set", f"{key}={value}")
+    ]
+    before = {job.id for job in queue.list_jobs(registry)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "waketrain", "train", "--dataset", "computer", *sets],
+        env=service_env(registry.layout.root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            new = [job for job in queue.list_jobs(registry) if job.id not in before]
+            if new and new[0].stage == "training":
+                break
+            time.sleep(0.2)
+        assert new and new[0].status == "running" and new[0].created_by == "cli"
+        cli.send_signal(signal.SIGINT)
+        _, stderr = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+    assert cli.returncode != 0
+    job = queue.get_job(registry, new[0].id)
+    assert job.status == "cancelled" and job.error == "interrupted (Ctrl-C)", stderr

@@ -228,38 +228,39 @@ def train(
         typer.Option(help="Extra held-out negative audio for false accepts per hour; repeatable."),
     ] = None,
 ) -> None:
-    """Train, evaluate and export a model; prints the job id and the export folder."""
-    from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
+    """Train, evaluate and export a model as a job run here; prints the job id and export folder."""
+    from waketrain.jobs.worker import WorkerOptions, train_here
+    from waketrain.training.config import parse_set_options
     from waketrain.training.pipeline import ProgressUpdate
-    from waketrain.training.pipeline import train as run_training
 
     def show(update: ProgressUpdate) -> None:
         typer.echo(f"[{update.progress:4.0%}] {update.stage}: {update.message}", err=True)
 
+    settings = _settings()
+    options = WorkerOptions(
+        heartbeat_seconds=settings.heartbeat_seconds,
+        auto_bless=settings.auto_bless,
+        noise_dirs=tuple(noise_dir or ()),
+        rir_dirs=tuple(rir_dir or ()),
+        eval_negative_dirs=tuple(eval_negatives or ()),
+    )
     try:
         registry = _open_registry()
-        config = apply_overrides(
-            TrainConfig.service_defaults(registry.settings), parse_set_options(set_ or [])
-        )
-        result = run_training(
-            registry,
-            dataset,
-            config,
-            show,
-            init_from=init_from,
-            noise_dirs=noise_dir or [],
-            rir_dirs=rir_dir or [],
-            eval_negative_dirs=eval_negatives or [],
+        job = train_here(
+            registry, dataset, parse_set_options(set_ or []), "cli", options, init_from, show
         )
     except WaketrainError as exc:
         raise _fail(exc) from None
-    m = result.metadata
-    typer.echo(f"job {result.job_id}")
-    typer.echo(f"export {result.export_dir}")
+    typer.echo(f"job {job.id}")
+    if job.status != "succeeded" or job.metrics is None or job.export_dir is None:
+        typer.secho(f"error: the job {job.status}: {job.error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    m, target = job.metrics, job.config["target_fa_per_hour"]
+    typer.echo(f"export {registry.layout.root / job.export_dir}")
     typer.echo(
-        f"threshold {m['threshold']:.3f}: FRR {m['metrics']['frr']:.1%}, "
-        f"{m['metrics']['fa_per_hour']:.2f} false accepts/hour "
-        f"(target {m['target_fa_per_hour']:g}/h {'met' if m['target_met'] else 'NOT met'})"
+        f"threshold {m['threshold']:.3f}: FRR {m['frr']:.1%}, "
+        f"{m['fa_per_hour']:.2f} false accepts/hour "
+        f"(target {target:g}/h {'met' if m['target_met'] else 'NOT met'})"
     )
 
 

@@ -16,6 +16,7 @@ from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
 from waketrain.store.health import dataset_summary
 from waketrain.store.models import Job, utcnow
+from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry
 from waketrain.training.config import TrainConfig, apply_overrides
 
@@ -64,8 +65,13 @@ def submit_job(
     overrides: dict[str, object],
     actor: str,
     init_from: str | None = None,
+    claim_for: str | None = None,
 ) -> JobRecord:
-    """Queue a job; refuses at once a dataset below the minimum or a bad config."""
+    """Queue a job; refuses at once a dataset below the minimum or a bad config.
+
+    With `claim_for` the job starts out running for that worker (`waketrain train` runs
+    its job itself), so no other worker can take it in between.
+    """
     config = apply_overrides(TrainConfig.service_defaults(registry.settings), overrides)
     summary = dataset_summary(registry, dataset_id)
     positives = summary.clip_counts.positive
@@ -77,11 +83,7 @@ def submit_job(
             f"{config.min_negative_clips}."
         )
     if init_from is not None:
-        source = get_job(registry, init_from)
-        if source.status != "succeeded":
-            raise InvalidInput(
-                f"Job {init_from} has not succeeded; warm start needs a finished job."
-            )
+        _require_warm_start_source(registry, init_from)
     job = Job(
         id=str(uuid.uuid4()),
         dataset_id=dataset_id,
@@ -97,14 +99,50 @@ def submit_job(
         session.add(job)
         _job_event(session, job, "job.queued")
         record_audit(session, actor, "train", "job", job.id, {"dataset_id": dataset_id})
-    return JobRecord.model_validate(job)
+        if claim_for is not None:
+            session.flush()
+            _start(job, claim_for)
+            _job_event(session, job, "job.started", worker_id=claim_for, attempt=job.attempt)
+    return _projected(registry, JobRecord.model_validate(job))
+
+
+def _projected(registry: Registry, job: JobRecord) -> JobRecord:
+    """Rewrite the dataset's metrics.json (its `last_job`) after a job's status changed."""
+    write_projections(registry, job.dataset_id)
+    return job
+
+
+def _start(job: Job, worker_id: str) -> None:
+    now = utcnow()
+    job.status, job.worker_id, job.heartbeat_at, job.started_at = "running", worker_id, now, now
+    job.attempt, job.stage, job.progress = job.attempt + 1, "data_prep", 0.0
+
+
+def _require_warm_start_source(registry: Registry, job_id: str) -> None:
+    """A succeeded job, or a job folder with a checkpoint (a model trained by the library)."""
+    try:
+        source = get_job(registry, job_id)
+    except NotFound:
+        # No row, but trained by the library itself (a bench, a test): the checkpoint is enough.
+        checkpoint = registry.layout.jobs / job_id / "checkpoints" / "best.pt"
+        if _is_uuid(job_id) and checkpoint.exists():  # a UUID: safe in a path
+            return
+        raise
+    if source.status != "succeeded":
+        raise InvalidInput(f"Job {job_id} has not succeeded; warm start needs a finished job.")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def get_job(registry: Registry, job_id: str) -> JobRecord:
-    try:
-        uuid.UUID(job_id)
-    except ValueError:
-        raise NotFound(f"No job {job_id!r}: job ids are UUIDs.") from None
+    if not _is_uuid(job_id):
+        raise NotFound(f"No job {job_id!r}: job ids are UUIDs.")
     with registry.sessions() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -151,7 +189,8 @@ def claim_next_job(registry: Registry, worker_id: str) -> JobRecord | None:
         assert job is not None
         session.refresh(job)
         _job_event(session, job, "job.started", worker_id=worker_id, attempt=job.attempt)
-        return JobRecord.model_validate(job)
+        record = JobRecord.model_validate(job)
+    return _projected(registry, record)
 
 
 def heartbeat(registry: Registry, job_id: str, worker_id: str) -> bool:
@@ -205,7 +244,8 @@ def finish_job(
         if status == "succeeded":
             job.progress, job.eta_seconds = 1.0, 0.0
         _job_event(session, job, f"job.{status}", error=error)
-        return JobRecord.model_validate(job)
+        record = JobRecord.model_validate(job)
+    return _projected(registry, record)
 
 
 def cancel_job(registry: Registry, job_id: str, actor: str) -> JobRecord:
@@ -223,7 +263,8 @@ def cancel_job(registry: Registry, job_id: str, actor: str) -> JobRecord:
             job.cancel_requested = True
             _job_event(session, job, "job.cancel_requested", actor=actor)
         record_audit(session, actor, "cancel", "job", job_id)
-        return JobRecord.model_validate(job)
+        record = JobRecord.model_validate(job)
+    return _projected(registry, record)
 
 
 def recover_stale_jobs(registry: Registry, stale_after_seconds: float) -> list[JobRecord]:
@@ -246,6 +287,8 @@ def recover_stale_jobs(registry: Registry, stale_after_seconds: float) -> list[J
                     job.status = "cancelled"
                 _job_event(session, job, f"job.{job.status}", error=job.error)
             recovered.append(JobRecord.model_validate(job))
+    for dataset_id in {job.dataset_id for job in recovered}:
+        write_projections(registry, dataset_id)
     return recovered
 
 

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class WorkerOptions:
     gc_interval_hours: float = 0.0  # 0: no clean-up (the CLI passes the setting)
     noise_dirs: tuple[Path, ...] = ()
     rir_dirs: tuple[Path, ...] = ()
+    eval_negative_dirs: tuple[Path, ...] = ()
 
 
 class Heartbeat:
@@ -62,16 +64,26 @@ class Heartbeat:
                 log.exception("heartbeat failed")
 
 
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def run_job(
-    registry: Registry, job: queue.JobRecord, worker_id: str, options: WorkerOptions
+    registry: Registry,
+    job: queue.JobRecord,
+    worker_id: str,
+    options: WorkerOptions,
+    echo: Callable[[ProgressUpdate], None] | None = None,
 ) -> str:
-    """Run one claimed job to a final status; returns it."""
+    """Run one claimed job to a final status; returns it. `echo` sees each progress update."""
     config = TrainConfig.model_validate(job.config)
     device_type = resolve_device(config.device).type
     last_telemetry = 0.0
 
     def on_progress(update: ProgressUpdate) -> None:
         nonlocal last_telemetry
+        if echo is not None:
+            echo(update)
         metrics = dict(update.metrics)
         if time.monotonic() - last_telemetry > 5 or update.stage != "training":
             metrics["gpu"] = gpu_telemetry(device_type)
@@ -97,6 +109,7 @@ def run_job(
                 init_from=job.init_from,
                 noise_dirs=options.noise_dirs,
                 rir_dirs=options.rir_dirs,
+                eval_negative_dirs=options.eval_negative_dirs,
                 should_cancel=beat.cancelled.is_set,
             )
         except JobCancelled as exc:
@@ -124,6 +137,31 @@ def run_job(
     return "succeeded"
 
 
+def train_here(
+    registry: Registry,
+    dataset_id: str,
+    overrides: dict[str, object],
+    actor: str,
+    options: WorkerOptions,
+    init_from: str | None = None,
+    echo: Callable[[ProgressUpdate], None] | None = None,
+) -> queue.JobRecord:
+    """Submit a job claimed by this process and run it here (`waketrain train`).
+
+    It is a job like the API's: listed in the UI with its progress, cancellable there, and
+    made current when auto-bless is on. Returns the finished job.
+    """
+    worker_id = worker_identity()
+    job = queue.submit_job(registry, dataset_id, overrides, actor, init_from, claim_for=worker_id)
+    with structlog.contextvars.bound_contextvars(job_id=job.id):
+        try:
+            run_job(registry, job, worker_id, options, echo)
+        except KeyboardInterrupt:  # Ctrl-C: cancelled, not left for stale recovery to requeue
+            queue.finish_job(registry, job.id, "cancelled", error="interrupted (Ctrl-C)")
+            raise
+    return queue.get_job(registry, job.id)
+
+
 def _collect_garbage_now(registry: Registry) -> None:
     """Scheduled clean-up; a failure is logged and retried at the next interval, never fatal."""
     try:
@@ -143,7 +181,7 @@ def run_worker(
 ) -> int:
     """Recover stale jobs, then claim and run jobs until `stop` or `max_jobs`; returns the count."""
     stop = stop or threading.Event()
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    worker_id = worker_identity()
     log.info("worker started", worker_id=worker_id)
     done = 0
     last_recovery = 0.0

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from waketrain.audio.decode import decode_upload, encode_clip
 from waketrain.store.clips import ClipMetadata, add_clip
@@ -227,20 +228,12 @@ def review_capture(
     if capture.status != "unreviewed":
         raise Conflict(f"Capture {capture_id} was already {capture.status}; nothing to review.")
     path = registry.layout.capture_path(capture.dataset_id, capture.id)
-    clip_id = None
-    if verdict != "discard":
-        thought = "woke" if capture.kind == "wake" else "nearly woke"
-        notes = (
-            f"capture {capture.id} from model {capture.model_id} on {capture.board}: the "
-            f"detector {thought} (peak {capture.peak_score:.3f}, threshold {capture.threshold:.3f})"
-        )
-        metadata = ClipMetadata(label=verdict, source="capture", notes=notes)
-        clip = add_clip(registry, capture.dataset_id, path.read_bytes(), metadata, path.name, actor)
-        clip_id = clip.id
-    with registry.sessions.begin() as session:
-        row = session.get(Capture, capture.id)
+    taken = Conflict(f"Capture {capture_id} was reviewed by someone else meanwhile.")
+
+    def mark_reviewed(session: Session, clip_id: str | None) -> None:
+        row = session.get(Capture, capture.id, with_for_update=True)
         if row is None or row.status != "unreviewed":
-            raise Conflict(f"Capture {capture_id} was reviewed by someone else meanwhile.")
+            raise taken
         row.status = "discarded" if verdict == "discard" else "reviewed"
         row.verdict = None if verdict == "discard" else verdict
         row.clip_id = clip_id
@@ -253,12 +246,30 @@ def review_capture(
         )
         record_audit(session, actor, f"review:{verdict}", "capture", capture.id,
                      {"clip_id": clip_id})  # fmt: skip
-        reviewed = CaptureRecord.model_validate(row)
+
+    if verdict == "discard":
+        with registry.sessions.begin() as session:
+            mark_reviewed(session, None)
+        write_projections(registry, capture.dataset_id)
+    else:
+        thought = "woke" if capture.kind == "wake" else "nearly woke"
+        notes = (
+            f"capture {capture.id} from model {capture.model_id} on {capture.board}: the "
+            f"detector {thought} (peak {capture.peak_score:.3f}, threshold {capture.threshold:.3f})"
+        )
+        metadata = ClipMetadata(label=verdict, source="capture", notes=notes)
+        # One transaction: the clip and the verdict land together (a second reviewer's
+        # Conflict leaves no extra clip). add_clip rewrites the projections.
+        try:
+            audio = path.read_bytes()
+        except FileNotFoundError:  # a reviewer beside this one got there first
+            raise taken from None
+        add_clip(registry, capture.dataset_id, audio, metadata, path.name, actor,
+                 also=mark_reviewed)  # fmt: skip
     # Discarded: the operator said it holds nothing worth keeping; reviewed: the clip it
     # became holds the same audio.
     path.unlink(missing_ok=True)
-    write_projections(registry, capture.dataset_id)
-    return reviewed
+    return get_capture(registry, capture.id)
 
 
 def delete_captures(

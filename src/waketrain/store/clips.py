@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -11,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from waketrain.audio.decode import AudioRejected, decode_upload, encode_clip
 from waketrain.store.db import MAX_SQL_INTEGER
@@ -24,6 +26,7 @@ from waketrain.store.registry import Registry
 
 Label = Literal["positive", "negative", "noise"]
 Source = Literal["upload", "record", "import", "synthetic", "capture"]
+AlsoInTransaction = Callable[[Session, str], None]
 SortKey = Literal["created_at", "duration_seconds", "speaker", "quality_score", "label"]
 
 
@@ -130,6 +133,7 @@ def _store_clip(
     metadata: ClipMetadata,
     filename: str | None,
     actor: str,
+    also: AlsoInTransaction | None = None,
 ) -> ClipRecord:
     """Decode, write the canonical WAV atomically, then commit the row, event and audit."""
     decoded = decode_upload(data, registry.clip_limits)
@@ -161,6 +165,8 @@ def _store_clip(
                 dataset_id=dataset_id,
             )
             record_audit(session, actor, "upload", "clip", clip_id, {"dataset_id": dataset_id})
+            if also is not None:
+                also(session, clip_id)
     except BaseException:
         path.unlink(missing_ok=True)  # no row, no file
         raise
@@ -174,12 +180,50 @@ def add_clip(
     metadata: ClipMetadata,
     filename: str | None,
     actor: str,
+    also: AlsoInTransaction | None = None,
 ) -> ClipRecord:
-    """Ingest one recording; quality metrics follow later (see `analysis`)."""
+    """Ingest one recording; quality metrics follow later (see `analysis`).
+
+    `also(session, clip_id)` runs in the clip's transaction: its changes land with the clip,
+    and if it raises, neither they nor the clip do.
+    """
     require_dataset(registry, dataset_id)
-    record = _store_clip(registry, dataset_id, data, metadata, filename, actor)
+    record = _store_clip(registry, dataset_id, data, metadata, filename, actor, also)
     write_projections(registry, dataset_id)
     return record
+
+
+def import_files(
+    registry: Registry,
+    files: Iterable[Path],
+    dataset_id: str,
+    metadata: ClipMetadata,
+    actor: str,
+    root: Path | None = None,
+) -> ImportReport:
+    """Add each audio file; a refused one is reported (by its path under `root`), not fatal.
+
+    The projections are rewritten once at the end, not per clip: an import of n clips
+    costs n clip writes, not n rewrites of files that list every clip.
+    """
+    require_dataset(registry, dataset_id)
+    report = ImportReport()
+    try:
+        for path in files:
+            name = str(path.relative_to(root)) if root else path.name
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # vanished, unreadable, a folder: this file only
+                report.rejected.append((name, f"could not be read: {exc.strerror or exc}"))
+                continue
+            try:
+                record = _store_clip(registry, dataset_id, data, metadata, path.name, actor)
+                report.imported.append(record)
+            except AudioRejected as exc:
+                report.rejected.append((name, str(exc)))
+    finally:  # also when interrupted: the clips already stored are in the projections
+        write_projections(registry, dataset_id)
+    return report
 
 
 def import_directory(
@@ -193,18 +237,8 @@ def import_directory(
     require_dataset(registry, dataset_id)
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder.")
-    report = ImportReport()
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    for path in files:
-        try:
-            record = _store_clip(
-                registry, dataset_id, path.read_bytes(), metadata, path.name, actor
-            )
-            report.imported.append(record)
-        except AudioRejected as exc:
-            report.rejected.append((str(path.relative_to(folder)), str(exc)))
-    write_projections(registry, dataset_id)
-    return report
+    return import_files(registry, files, dataset_id, metadata, actor, root=folder)
 
 
 def list_clips(registry: Registry, dataset_id: str, query: ClipQuery) -> ClipPage:

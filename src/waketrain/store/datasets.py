@@ -42,7 +42,8 @@ def create_dataset(registry: Registry, spec: DatasetCreate, actor: str) -> Datas
         record_event(session, "dataset.created", {"phrase": spec.phrase}, dataset_id=spec.id)
         record_audit(session, actor, "create", "dataset", spec.id, {"phrase": spec.phrase})
     registry.layout.clips_dir(spec.id).mkdir(parents=True, exist_ok=True)
-    return write_projections(registry, spec.id)
+    write_projections(registry, spec.id)
+    return dataset_summary(registry, spec.id)
 
 
 def ensure_default_dataset(registry: Registry) -> None:
