@@ -31,6 +31,7 @@ from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
 from waketrain.training.data import Example, speaker_split
+from waketrain.training.export import trtexec_command
 from waketrain.training.pipeline import JobCancelled, ProgressUpdate, train
 
 TINY = {
@@ -93,6 +94,10 @@ def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     assert metadata["training_device"]["type"] == expected_device
     assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
     assert "trtexec" in metadata["tensorrt"]
+    # Where TensorRT exists: the shapes given to trtexec are the input's, the window static.
+    command = trtexec_command("trtexec", export / "wake_model.onnx", export / "wake_model.trt")
+    assert command[-3:] == ["--minShapes=audio:1x16000", "--optShapes=audio:1x16000",
+                            "--maxShapes=audio:64x16000"]  # fmt: skip
     assert metadata["config"]["epochs"] == 2 and metadata["config"]["model"]["channels"] == 16
     assert metadata["data"]["synthetic"]["generated"] == {
         "positive": 8, "confusable": 8, "speech": 4,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from waketrain.store.errors import WaketrainError
+from waketrain.store.files import atomic_write_bytes
 from waketrain.training.evaluate import EvaluationResult
 
 PARITY_TOLERANCE = 1e-3
@@ -64,28 +65,75 @@ def check_parity(
     return worst
 
 
+MAX_ENGINE_BATCH = 64  # evaluation batches; the board streams batch 1
+
+
+def _onnx_input(onnx_path: Path) -> tuple[str, int]:
+    """The input's name and its sample count (static: only the batch axis is dynamic)."""
+    import onnx
+
+    (audio,) = onnx.load(str(onnx_path)).graph.input
+    return audio.name, audio.type.tensor_type.shape.dim[1].dim_value
+
+
+def trtexec_command(trtexec: str, onnx_path: Path, engine_path: Path) -> list[str]:
+    """fp16; batch 1 (streaming) to MAX_ENGINE_BATCH; the window as exported."""
+    name, samples = _onnx_input(onnx_path)
+    return [
+        trtexec,
+        f"--onnx={onnx_path}",
+        f"--saveEngine={engine_path}",
+        "--fp16",
+        f"--minShapes={name}:1x{samples}",
+        f"--optShapes={name}:1x{samples}",
+        f"--maxShapes={name}:{MAX_ENGINE_BATCH}x{samples}",
+    ]
+
+
 def build_tensorrt_engine(onnx_path: Path, engine_path: Path) -> str:
-    """A TensorRT engine when trtexec is installed; otherwise a note saying it was skipped."""
+    """A TensorRT engine with trtexec, else with the `tensorrt` module; else a note saying why not.
+
+    A failure is a note too: the ONNX model is the contract, the engine an extra for Jetsons.
+    """
     trtexec = shutil.which("trtexec") or next((str(p) for p in JETPACK_TRTEXEC if p.exists()), None)
-    if trtexec is None:
-        return "skipped: trtexec (TensorRT) is not installed on this machine"
-    result = subprocess.run(
-        [
-            trtexec,
-            f"--onnx={onnx_path}",
-            f"--saveEngine={engine_path}",
-            "--fp16",
-            "--minShapes=audio:1x16000",
-            "--optShapes=audio:1x16000",
-            "--maxShapes=audio:64x32000",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode != 0:
-        return f"failed: trtexec exited {result.returncode}: {result.stderr.strip()[-300:]}"
-    return f"built {engine_path.name} with trtexec (fp16)"
+    if trtexec is not None:
+        command = trtexec_command(trtexec, onnx_path, engine_path)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            return f"failed: trtexec exited {result.returncode}: {result.stderr.strip()[-300:]}"
+        return f"built {engine_path.name} with trtexec (fp16)"
+    try:
+        import tensorrt
+    except ImportError:
+        return "skipped: neither trtexec nor the tensorrt module (TensorRT) is on this machine"
+    try:
+        return _build_with_tensorrt_module(tensorrt, onnx_path, engine_path)
+    except Exception as exc:  # a driver or TensorRT version problem must not fail the job
+        return f"failed: TensorRT {tensorrt.__version__}: {type(exc).__name__}: {exc}"[:400]
+
+
+def _build_with_tensorrt_module(trt: Any, onnx_path: Path, engine_path: Path) -> str:
+    """What trtexec_command asks for, through TensorRT's Python API (8.x and 10.x)."""
+    name, samples = _onnx_input(onnx_path)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    # TensorRT 8 needs explicit batch asked for; 10 has only that and deprecates the flag.
+    explicit = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
+    network = builder.create_network(0 if explicit is None else 1 << int(explicit))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        return f"failed: TensorRT could not parse the ONNX model: {errors[-300:]}"
+    config = builder.create_builder_config()
+    config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(name, (1, samples), (1, samples), (MAX_ENGINE_BATCH, samples))
+    config.add_optimization_profile(profile)
+    engine = builder.build_serialized_network(network, config)
+    if engine is None:
+        return "failed: TensorRT built no engine (its log is in the worker's output)"
+    atomic_write_bytes(engine_path, bytes(engine))
+    return f"built {engine_path.name} with TensorRT {trt.__version__}'s Python API (fp16)"
 
 
 def _pyplot() -> Any:
