@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, import_files
@@ -30,13 +28,8 @@ from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
-from waketrain.training.evaluate import (
-    FRAME_SECONDS,
-    THRESHOLDS,
-    detected,
-    frame_positives,
-    trigger_times,
-)
+from waketrain.training.evaluate import FRAME_SECONDS
+from waketrain.training.held_out import Measured, TestAudio, measure
 from waketrain.training.pipeline import train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -66,79 +59,13 @@ def split_noise() -> tuple[list[Path], list[Path]]:
     return files[::2], files[1::2]
 
 
-def frr_at(
-    model: ExportedModel,
-    positives: list[np.ndarray],
-    background: list[np.ndarray],
-    snr_db: float,
-    threshold: float,
-) -> float:
-    """False-reject rate of `positives` framed by `background` at `snr_db`."""
-    stream = frame_positives(positives, background, seed=7, snr_db=snr_db)
-    times = trigger_times(model.score_audio(stream.audio), threshold, model.params)
-    window_seconds = model.params.window_samples / SAMPLE_RATE_HZ
-    return float(1 - detected(times, stream.spans, window_seconds).mean())
-
-
-@dataclass
-class TestSet:
-    positives: list[np.ndarray]
-    background: list[np.ndarray]
-    negatives: dict[str, list[np.ndarray]]
-
-    @classmethod
-    def load(cls) -> TestSet:
-        _, test_noise = split_noise()
-        background = [read(p) for p in test_noise]
-        negatives = {folder: [read(p) for p in flacs(folder)] for folder in TEST_NEGATIVES}
-        negatives["noise (held-out half)"] = background
-        positives = [read(p) for p in flacs("wake/computer")[TRAIN_POSITIVES:]]
-        return cls(positives, background, negatives)
-
-
-@dataclass
-class Measured:
-    frr_clean: float
-    frr_noisy: float
-    false_accepts: dict[str, int]
-    minutes: dict[str, float]
-    # (threshold, FRR at 10 dB, FA/h over all negatives) for every candidate threshold
-    trade_off: list[tuple[float, float, float]]
-
-    @property
-    def fa_per_hour(self) -> float:
-        return sum(self.false_accepts.values()) / (sum(self.minutes.values()) / 60)
-
-    def best_frr_within(self, fa_per_hour: float) -> tuple[float, float] | None:
-        """(threshold, FRR) of the test set's own best threshold with FA/h within the cap."""
-        within = [(frr, -t) for t, frr, fa in self.trade_off if fa <= fa_per_hour]
-        return (-min(within)[1], min(within)[0]) if within else None
-
-
-def measure(model: ExportedModel, test: TestSet) -> Measured:
-    """The job's threshold on the held-out test set, and the model's whole trade-off there."""
-    p, threshold = model.params, model.threshold
-    silence = [np.zeros(SAMPLE_RATE_HZ * 5, np.float32)]
-    clean = frr_at(model, test.positives, silence, 60.0, threshold)
-    false_accepts, minutes, all_scores = {}, {}, []
-    for name, clips in test.negatives.items():
-        audio = np.concatenate(clips)
-        scores = model.score_audio(audio)
-        all_scores.append(scores)
-        false_accepts[name] = len(trigger_times(scores, threshold, p))
-        minutes[name] = len(audio) / SAMPLE_RATE_HZ / 60
-    hours = sum(minutes.values()) / 60
-    noisy_stream = frame_positives(test.positives, test.background, seed=7, snr_db=10.0)
-    noisy_scores = model.score_audio(noisy_stream.audio)
-    window_seconds = p.window_samples / SAMPLE_RATE_HZ
-    trade_off = []
-    for candidate in sorted({*THRESHOLDS.tolist(), threshold}):
-        times = trigger_times(noisy_scores, candidate, p)
-        frr = 1 - detected(times, noisy_stream.spans, window_seconds).mean()
-        fas = sum(len(trigger_times(s, candidate, p)) for s in all_scores)
-        trade_off.append((candidate, float(frr), fas / hours))
-    noisy = next(frr for t, frr, _ in trade_off if t == threshold)
-    return Measured(clean, noisy, false_accepts, minutes, trade_off)
+def load_test_set() -> TestAudio:
+    _, test_noise = split_noise()
+    background = [read(p) for p in test_noise]
+    negatives = {folder: [read(p) for p in flacs(folder)] for folder in TEST_NEGATIVES}
+    negatives["noise (held-out half)"] = background
+    positives = [read(p) for p in flacs("wake/computer")[TRAIN_POSITIVES:]]
+    return TestAudio(positives, background, negatives)
 
 
 def train_and_load(registry: Registry, dataset_id: str, config: TrainConfig) -> ExportedModel:
@@ -157,7 +84,7 @@ def make_dataset(registry: Registry, dataset_id: str, n_positives: int) -> None:
         import_files(registry, paths, dataset_id, ClipMetadata(label=label), "bench")
 
 
-def report_one(model: ExportedModel, measured: Measured, test: TestSet, seconds: float) -> None:
+def report_one(model: ExportedModel, measured: Measured, test: TestAudio, seconds: float) -> None:
     metadata, threshold = model.metadata, model.threshold
     print(f"job {metadata['job_id']} ({metadata['backend']}): {seconds:.0f} s on "
           f"{metadata['timings_seconds']}; threshold {threshold:.4f} chosen on the job's own "
@@ -195,7 +122,7 @@ COMPARE_CONDITIONS = [  # (label, synth.use, real training positives)
 ]  # fmt: skip
 
 
-def compare(base: TrainConfig, registry: Registry, test: TestSet) -> None:
+def compare(base: TrainConfig, registry: Registry, test: TestAudio) -> None:
     """Both backends under every data condition, on the same held-out test set."""
     for n in sorted({n for *_, n in COMPARE_CONDITIONS}):
         make_dataset(registry, f"computer-{n}", n)
@@ -236,7 +163,7 @@ def main() -> None:
                         help="both backends; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
     config = apply_overrides(TrainConfig(), parse_set_options(args.options))
-    test = TestSet.load()
+    test = load_test_set()
     with tempfile.TemporaryDirectory() as tmp:
         registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
         if args.compare:

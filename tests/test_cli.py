@@ -20,21 +20,22 @@ def seconds(folder: Path, limit: float = 30.0) -> tuple[int, float]:
 
 
 def test_import_real_sets_through_the_cli(tmp_path: Path) -> None:
+    # The whole "computer" set goes in over HTTP (test_api_recordings); here a smaller one.
     data = tmp_path / "registry"
-    created = run_cli(data, "dataset", "create", "computer", "--phrase", "computer")
+    created = run_cli(data, "dataset", "create", "chatterbox", "--phrase", "hey chatterbox")
     assert created.returncode == 0, created.stderr
     runs = {
         "positive": run_cli(
-            data, "dataset", "import", str(shared("wake/computer")),
-            "--dataset", "computer", "--label", "positive", "--no-analyze",
+            data, "dataset", "import", str(shared("wake/heychatterbox")),
+            "--dataset", "chatterbox", "--label", "positive", "--no-analyze",
         ),
         "negative": run_cli(
             data, "dataset", "import", str(shared("wake/snowboy")),
-            "--dataset", "computer", "--label", "negative", "--no-analyze",
+            "--dataset", "chatterbox", "--label", "negative", "--no-analyze",
         ),
         "noise": run_cli(
             data, "dataset", "import", str(shared("noise")),
-            "--dataset", "computer", "--label", "noise", "--speaker", "room", "--no-analyze",
+            "--dataset", "chatterbox", "--label", "noise", "--speaker", "room", "--no-analyze",
         ),
     }  # fmt: skip
     for run in runs.values():
@@ -44,11 +45,11 @@ def test_import_real_sets_through_the_cli(tmp_path: Path) -> None:
     assert "refused room_tone/bg_noise9.flac" in runs["noise"].stderr
     assert "at most 30.0 s" in runs["noise"].stderr
 
-    shown = run_cli(data, "dataset", "show", "computer")
+    shown = run_cli(data, "dataset", "show", "chatterbox")
     assert shown.returncode == 0, shown.stderr
     summary = json.loads(shown.stdout)
     expected = {
-        "positive": seconds(shared("wake/computer")),
+        "positive": seconds(shared("wake/heychatterbox")),
         "negative": seconds(shared("wake/snowboy")),
         "noise": seconds(shared("noise")),
     }
@@ -58,14 +59,14 @@ def test_import_real_sets_through_the_cli(tmp_path: Path) -> None:
     assert summary["quality"]["pending_analysis"] == sum(n for n, _ in expected.values())
     assert summary["ready_to_train"] is True
 
-    files = clip_files(data, "computer")
+    files = clip_files(data, "chatterbox")
     assert len(files) == sum(n for n, _ in expected.values())
-    labels = json.loads((data / "datasets" / "computer" / "labels.json").read_text())["clips"]
+    labels = json.loads((data / "datasets" / "chatterbox" / "labels.json").read_text())["clips"]
     assert {f.stem for f in files} == set(labels)
     assert {e["speaker"] for e in labels.values() if e["label"] == "noise"} == {"room"}
 
     listed = run_cli(data, "dataset", "list")
-    assert "computer" in listed.stdout and "positive=411" in listed.stdout
+    assert "chatterbox" in listed.stdout and "positive=56" in listed.stdout
     assert "tars-default" not in listed.stdout  # only `serve` creates the default dataset
 
 

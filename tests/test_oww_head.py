@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,3 +198,37 @@ def test_warm_start_needs_the_same_backend(registry: Registry, job: TrainResult)
         InvalidInput, match="trained the oww_head backend; warm start needs the same"
     ):
         train(registry, "computer", marblenet, init_from=job.job_id)
+
+
+def test_eval_measures_a_model_on_folders_its_job_never_saw(
+    registry: Registry, job: TrainResult, tmp_path: Path
+) -> None:
+    positives = tmp_path / "said-computer"
+    positives.mkdir()
+    for path in sorted(shared("wake/computer").glob("*.flac"))[HELD_OUT]:
+        shutil.copy(path, positives)
+    negatives = [shared("speech/two_speakers"), shared("wake/heychatterbox")]
+    result = run_cli(registry.layout.root, "eval", "--artifact", str(job.export_dir),
+                     "--positives", str(positives), "--negatives", str(negatives[0]),
+                     "--negatives", str(negatives[1]), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    metadata = json.loads((job.export_dir / "metadata.json").read_text())
+    assert report["job_id"] == job.job_id and report["threshold"] == metadata["threshold"]
+    # The head hears held-out speakers (as openWakeWord's own scoring above finds).
+    assert report["positives"] == 12 and report["frr_clean"] <= 3 / 12, report
+    assert 0.0 <= report["frr_noisy"] <= 1.0
+    by_folder = {entry["folder"]: entry for entry in report["negatives"]}
+    assert set(by_folder) == {str(folder) for folder in negatives}
+    for folder in negatives:
+        entry = by_folder[str(folder)]
+        seconds = sum(sf.info(str(p)).duration for p in folder.rglob("*.flac"))
+        assert entry["minutes"] == pytest.approx(seconds / 60, rel=1e-3)
+        assert entry["fa_per_hour"] == pytest.approx(entry["false_accepts"] / (seconds / 3600))
+
+    table = run_cli(registry.layout.root, "eval", "--artifact", str(job.export_dir),
+                    "--positives", str(positives), "--negatives", str(negatives[0]))  # fmt: skip
+    assert table.returncode == 0 and "| positives at 10 dB SNR | 12 clips | FRR |" in table.stdout
+    no_model = run_cli(registry.layout.root, "eval", "--artifact", str(positives),
+                       "--positives", str(positives), "--negatives", str(negatives[0]))  # fmt: skip
+    assert no_model.returncode == 1 and "is not a model export" in no_model.stderr

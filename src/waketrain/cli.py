@@ -328,6 +328,59 @@ def try_model(
         typer.echo("did not fire")
 
 
+@app.command("eval")
+def eval_model(
+    positives: Annotated[
+        list[Path], typer.Option(help="Folder of wake-phrase recordings; repeatable.")
+    ],
+    negatives: Annotated[
+        list[Path],
+        typer.Option(help="Folder of audio without the phrase (any length); repeatable."),
+    ],
+    job: Annotated[
+        str | None, typer.Option(help="Job whose model to test (default: the current model).")
+    ] = None,
+    artifact: Annotated[
+        Path | None, typer.Option(help="Or: a model's export folder (metadata.json inside).")
+    ] = None,
+    background: Annotated[
+        list[Path] | None,
+        typer.Option(help="Folder to set the positives in at 10 dB (default: the negatives)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Test a model on recordings its job never saw: false rejects and false accepts per hour."""
+    from waketrain.jobs.evaluation import evaluate_export, evaluate_job
+
+    try:
+        if artifact is not None:
+            report = evaluate_export(artifact, positives, negatives, background)
+        else:
+            report = evaluate_job(_open_registry(), job, positives, negatives, background)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    typer.echo(f"job {report.job_id}: model {report.model_id} ({report.phrase!r}), "
+               f"threshold {report.threshold:.4f}\n")  # fmt: skip
+    typer.echo("| audio | amount | measure | value |\n| --- | ---: | --- | ---: |")
+    typer.echo(f"| positives in silence | {report.positives} clips | FRR | "
+               f"{report.frr_clean:.1%} |")  # fmt: skip
+    typer.echo(f"| positives at 10 dB SNR | {report.positives} clips | FRR | "
+               f"{report.frr_noisy:.1%} |")  # fmt: skip
+    for folder in report.negatives:
+        typer.echo(f"| {folder.folder} | {folder.minutes:.1f} min | FA/h | "
+                   f"{folder.fa_per_hour:.1f} ({folder.false_accepts}) |")  # fmt: skip
+    minutes = sum(folder.minutes for folder in report.negatives)
+    typer.echo(f"| all negatives | {minutes:.1f} min | FA/h | {report.fa_per_hour:.1f} |")
+    best = report.best_within_target
+    typer.echo(
+        f"\nthis audio's best threshold within {report.target_fa_per_hour:g} FA/h: "
+        + (f"{best.threshold:.4f} (FRR at 10 dB {best.frr_noisy:.1%})" if best else "none")
+    )
+
+
 @app.command()
 def deploy(
     job: Annotated[
