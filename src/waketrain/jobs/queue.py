@@ -101,7 +101,9 @@ def submit_job(
         record_audit(session, actor, "train", "job", job.id, {"dataset_id": dataset_id})
         if claim_for is not None:
             session.flush()
-            _start(job, claim_for)
+            for column, value in _claimed(claim_for).items():
+                setattr(job, column, value)
+            job.attempt += 1
             _job_event(session, job, "job.started", worker_id=claim_for, attempt=job.attempt)
     return _projected(registry, JobRecord.model_validate(job))
 
@@ -112,10 +114,17 @@ def _projected(registry: Registry, job: JobRecord) -> JobRecord:
     return job
 
 
-def _start(job: Job, worker_id: str) -> None:
+def _claimed(worker_id: str) -> dict[str, Any]:
+    """What claiming a job sets, besides one more attempt."""
     now = utcnow()
-    job.status, job.worker_id, job.heartbeat_at, job.started_at = "running", worker_id, now, now
-    job.attempt, job.stage, job.progress = job.attempt + 1, "data_prep", 0.0
+    return {
+        "status": "running",
+        "worker_id": worker_id,
+        "heartbeat_at": now,
+        "started_at": now,
+        "stage": "data_prep",
+        "progress": 0.0,
+    }
 
 
 def _require_warm_start_source(registry: Registry, job_id: str) -> None:
@@ -169,19 +178,10 @@ def claim_next_job(registry: Registry, worker_id: str) -> JobRecord | None:
         job_id = session.scalars(candidates.limit(1)).first()
         if job_id is None:
             return None
-        now = utcnow()
         claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
-            .values(
-                status="running",
-                worker_id=worker_id,
-                heartbeat_at=now,
-                started_at=now,
-                attempt=Job.attempt + 1,
-                stage="data_prep",
-                progress=0.0,
-            )
+            .values(**_claimed(worker_id), attempt=Job.attempt + 1)
         )
         if claimed.rowcount != 1:
             return None  # another worker was faster
