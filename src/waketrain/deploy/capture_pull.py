@@ -17,12 +17,11 @@ import asyncssh
 from waketrain.audio.decode import AudioRejected
 from waketrain.deploy.service import deploy_target
 from waketrain.deploy.ssh import DeployFailed, connect, explain
+from waketrain.runtime.capture import REJECTED_FOLDER
 from waketrain.store.captures import receive_capture
 from waketrain.store.errors import Conflict, InvalidInput
 from waketrain.store.health import require_dataset
 from waketrain.store.registry import Registry
-
-REJECTED_FOLDER = "rejected"  # the board's runtime uses the same name for refused pushes
 
 
 @dataclass
