@@ -13,6 +13,7 @@ import soundfile as sf
 
 from tests.conftest import service_env
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.synth.espeak import ENGLISH_VOICES, Espeak, Voice
 from waketrain.synth.generate import SynthConfig, synthesize
 from waketrain.synth.phrases import confusable_phrases
 
@@ -69,3 +70,16 @@ def test_same_seed_same_clips_and_a_new_seed_new_ones(tmp_path: Path) -> None:
         assert np.abs(made.samples - loaded.samples).max() < 1e-4  # PCM16 round trip
     assert [c.voice for c in first.clips] != [c.voice for c in other.clips]
     assert [c.label for c in first.clips].count("positive") == 6
+
+
+def test_the_same_settings_give_the_same_audio_whatever_was_spoken_before(tmp_path: Path) -> None:
+    # espeak-ng carries state between utterances: speaking in this process first must not
+    # change the set, and neither must a second generation from an empty cache.
+    Espeak.shared().speak("something else first", Voice(ENGLISH_VOICES[0], "m3", 180, 50, 50))
+    first = synthesize("hey tars", SMALL, tmp_path / "one", seed=5)
+    second = synthesize("hey tars", SMALL, tmp_path / "two", seed=5)
+    assert not second.report.cached
+    assert len(first.clips) == len(second.clips) == 22
+    for a, b in zip(first.clips, second.clips, strict=True):
+        assert (a.voice, a.text) == (b.voice, b.text)
+        assert np.array_equal(a.samples, b.samples), (a.voice, a.text)

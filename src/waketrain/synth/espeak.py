@@ -1,7 +1,10 @@
 """espeak-ng through ctypes, from the `espeakng-loader` wheel (library and voices inside).
 
 No system TTS is needed. The library keeps global state, so one process-wide engine
-serves every caller under a lock.
+serves every caller under a lock. That state (pitch flutter, echo, resonators, gain control)
+carries from one utterance into the next and no call resets it: the same text and voice sound
+alike but not sample-identical after other speech. A caller that needs identical audio for
+identical input speaks the same sequence from a fresh process, with a seed per utterance.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class Espeak:
         self._callback = _CALLBACK(self._collect)  # kept referenced while the library holds it
         self._lib.espeak_SetSynthCallback(self._callback)
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)  # breath noise also draws on the C library's rand()
+        self._libc.srand.argtypes = [ctypes.c_uint]
         self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
                                                     ctypes.c_int]  # fmt: skip
         self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
@@ -106,8 +112,11 @@ class Espeak:
                 parts.append((chunk or b"").decode())
         return " ".join(parts).replace("'", "").replace(",", "").strip()
 
-    def speak(self, text: str, voice: Voice, ssml: bool = False) -> np.ndarray:
+    def speak(self, text: str, voice: Voice, ssml: bool = False, seed: int = 0) -> np.ndarray:
         with self._lock:
+            # Both random sources the synthesizer draws on (its own and libc's) start from `seed`.
+            self._lib.espeak_ng_SetRandSeed(seed)
+            self._libc.srand(seed)
             if self._lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
                 raise SpeechSynthesisFailed(f"espeak-ng has no voice {voice.name!r}")
             for parameter, value in (

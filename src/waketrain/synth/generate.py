@@ -1,7 +1,9 @@
 """Synthetic clips for one wake phrase: positives, confusable negatives, everyday speech.
 
 Generated once per (phrase, settings, seed) and cached under scratch/synth/, so every job on
-the same phrase reuses them; the cache is safe to delete.
+the same phrase reuses them; the cache is safe to delete. A set is spoken in a fresh process
+with a seed per clip, because espeak-ng carries state from one utterance into the next: so the
+same settings give the same audio on any run, whatever the process said before.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import random
 import shutil
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +27,7 @@ from waketrain.store.files import atomic_write_json
 from waketrain.synth.espeak import ENGLISH_VOICES, Espeak, SpeechSynthesisFailed, Voice
 from waketrain.synth.phrases import GENERIC_SPEECH, confusable_phrases
 
-GENERATOR_VERSION = 3  # bump when the same settings would produce different audio
+GENERATOR_VERSION = 4  # bump when the same settings would produce different audio
 SILENCE_DBFS = -45.0
 MAX_POSITIVE_SECONDS = 2.5  # longer would not fit the 2 s head window with any margin
 KINDS = ("positive", "confusable", "speech")
@@ -166,8 +170,9 @@ def _generate(phrase: str, config: SynthConfig, seed: int) -> SyntheticSet:
         for text in texts[kind]:
             voice = _random_voice(rng, variants)
             spoken, ssml = _styled(text, rng)
+            clip_seed = rng.randrange(2**31)
             try:
-                audio = _trim(engine.speak(spoken, voice, ssml=ssml))
+                audio = _trim(engine.speak(spoken, voice, ssml=ssml, seed=clip_seed))
                 audio /= max(1.0, float(np.abs(audio).max(initial=0.0)) / 0.95)  # no clipping
             except SpeechSynthesisFailed as exc:
                 dropped.append({"text": text, "voice": voice.name, "reason": str(exc)})
@@ -183,14 +188,9 @@ def _generate(phrase: str, config: SynthConfig, seed: int) -> SyntheticSet:
     return SyntheticSet(clips, SynthReport(phrase=wanted, generated=generated, dropped=dropped))
 
 
-def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -> SyntheticSet:
-    """The synthetic set for `phrase`, from scratch/synth/ when it was made before."""
-    folder = scratch / "synth" / _cache_key(phrase, config, seed)
-    if (folder / "manifest.json").exists():
-        return _load(folder)
+def _generate_into(staging: Path, phrase: str, config: SynthConfig, seed: int) -> None:
+    """Speak the set and write its WAV files and manifest.json into `staging`."""
     result = _generate(phrase, config, seed)
-    # Build beside the final folder and rename, so a crash never leaves a half cache.
-    staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     entries = []
     for i, clip in enumerate(result.clips):
@@ -203,9 +203,24 @@ def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -
         {"clips": entries, "report": {"phrase": report.phrase, "generated": report.generated,
                                       "dropped": report.dropped}},
     )  # fmt: skip
+
+
+def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -> SyntheticSet:
+    """The synthetic set for `phrase`, from scratch/synth/ when it was made before."""
+    folder = scratch / "synth" / _cache_key(phrase, config, seed)
+    if (folder / "manifest.json").exists():
+        return _load(folder)
+    # Build beside the final folder and rename, so a crash never leaves a half cache.
+    staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
     try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as fresh:
+            fresh.submit(_generate_into, staging, phrase, config, seed).result()
         staging.rename(folder)
-    except OSError:  # another job made it first; theirs is as good as ours
+    except OSError:
+        if not (folder / "manifest.json").exists():
+            raise
+        # another job made it first; theirs is the same
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
     made = _load(folder)  # the clips as stored, so the first job and later ones see the same
     made.report.cached = False
