@@ -215,6 +215,8 @@ def test_capture_pull_fetches_the_spool_over_ssh_and_empties_it(tmp_path: Path) 
         assert sorted(p.name for p in spool.glob("*.json")) == []
         assert len(list(spool.glob("*.wav"))) == 1  # the half-written pair stays
         assert (spool / "rejected" / f"{bad}.json").exists()
+        reason = (spool / "rejected" / f"{bad}.reason").read_text()
+        assert reason.startswith("refused on pull: ") and "audio" in reason.lower(), reason
         again = pull()
         assert "received 0, already there 0, refused 0" in again.stdout
         registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry

@@ -3,7 +3,7 @@
 For boards that cannot reach the service: the service reaches the board instead. A capture
 is deleted on the board only after the registry stored it (or already had it), so a pull
 cut off at any point is simply run again; a capture the registry refuses moves to the
-spool's `rejected/` folder with the reason, as a refused push does.
+spool's `rejected/` folder with a `.reason` file beside it, as a refused push does.
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ async def pull_captures(registry: Registry, dataset_id: str, spool: str | None) 
                     report.rejected.append((stem, str(exc)))
                     rejected = posixpath.join(spool, REJECTED_FOLDER)
                     await sftp.makedirs(rejected, exist_ok=True)
-                    for path in (wav, sidecar):
+                    for path in (sidecar, wav):  # sidecar first, as a refused push moves them
                         await sftp.rename(path, posixpath.join(rejected, posixpath.basename(path)))
+                    async with sftp.open(posixpath.join(rejected, f"{stem}.reason"), "w") as f:
+                        await f.write(f"refused on pull: {exc}\n")
                     continue
                 if received.created:
                     report.received += 1
