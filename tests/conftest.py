@@ -15,6 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from waketrain.settings import Settings
+from waketrain.store import datasets
+from waketrain.store.clips import ClipMetadata, import_directory, import_files
+from waketrain.store.registry import Registry
+from waketrain.store.startup import start_registry
+from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.pipeline import TrainResult, train
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OWW_FEATURE_MODELS = SHARED_DATA.parent / "models" / "openwakeword"
 ADMIN_PASSWORD = "test-admin-password"
@@ -148,6 +156,46 @@ class Worker:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+# A tiny oww_head job: trained once per session, read by test_oww_head and test_detector.
+TINY_HEAD = {
+    "backend": "oww_head",
+    "epochs": 6,
+    "batch_size": 128,
+    "head.positive_variants": 2,
+    "head.negative_variants": 1,
+    "synth.positives": 30,
+    "synth.confusables": 30,
+    "synth.speech": 10,
+}
+
+
+def import_subset(registry: Registry, dataset_id: str, folder: str, label: str, n: int) -> None:
+    files = sorted(shared(folder).rglob("*.flac"))[:n]
+    import_files(registry, files, dataset_id, ClipMetadata(label=label), "t")
+
+
+@pytest.fixture(scope="session")
+def oww_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The first 60 "computer" clips, snowboy and not-wake-words negatives, room tone."""
+    data_dir = tmp_path_factory.mktemp("oww-registry")
+    registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
+    datasets.create_dataset(registry, datasets.DatasetCreate(id="computer", phrase="computer"), "t")
+    import_subset(registry, "computer", "wake/computer", "positive", 60)
+    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
+    import_subset(registry, "computer", "speech/not_wake_words", "negative", 20)
+    import_directory(
+        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
+    )
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="session")
+def oww_job(oww_registry: Registry) -> TrainResult:
+    config = apply_overrides(TrainConfig(), TINY_HEAD)
+    return train(oww_registry, "computer", config, rir_dirs=[shared("rir")])
 
 
 @pytest.fixture(scope="module")

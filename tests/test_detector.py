@@ -24,17 +24,9 @@ from tests.conftest import free_port, service_env, shared
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.streaming import Trigger
-from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, import_directory, import_files
-from waketrain.store.datasets import DatasetCreate, create_dataset
-from waketrain.store.startup import start_registry
-from waketrain.training.config import TrainConfig, apply_overrides
-from waketrain.training.pipeline import train
+from waketrain.training.pipeline import TrainResult
 
 SR = 16_000
-TINY_HEAD = {"backend": "oww_head", "epochs": 6, "batch_size": 128, "head.positive_variants": 2,
-             "head.negative_variants": 1, "synth.positives": 30, "synth.confusables": 30,
-             "synth.speech": 10}  # fmt: skip
 HELD_OUT = range(300, 330)  # "computer" clips the job never saw (it trains on the first 60)
 
 
@@ -78,20 +70,8 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("detect-registry"), admin_password="x")
-    registry = start_registry(settings).registry
-    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
-    sets = (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 45),
-            ("speech/not_wake_words", "negative", 20))  # fmt: skip
-    for folder, label, n in sets:
-        files = sorted(shared(folder).rglob("*.flac"))[:n]
-        import_files(registry, files, "computer", ClipMetadata(label=label), "t")
-    noise_clips = ClipMetadata(label="noise")  # the longer recordings are refused, as on upload
-    import_directory(registry, shared("noise/room_tone"), "computer", noise_clips, "t")
-    result = train(registry, "computer", apply_overrides(TrainConfig(), TINY_HEAD))
-    registry.close()
-    return result.export_dir
+def export(oww_job: TrainResult) -> Path:
+    return oww_job.export_dir
 
 
 def read(path: Path) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +11,16 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 
-from tests.conftest import OWW_FEATURE_MODELS, run_cli, shared
-from tests.test_training import import_subset
+from tests.conftest import OWW_FEATURE_MODELS, TINY_HEAD, run_cli, shared
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.oww_model import OwwHeadModel, embedding_windows
 from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, SpeechEmbedder
-from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, import_directory
-from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
-from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
 from waketrain.training.pipeline import TrainResult, train
 
-TINY_HEAD = {
-    "backend": "oww_head",
-    "epochs": 6,
-    "batch_size": 128,
-    "head.positive_variants": 2,
-    "head.negative_variants": 1,
-    "synth.positives": 30,
-    "synth.confusables": 30,
-    "synth.speech": 10,
-}
 HELD_OUT = slice(300, 312)  # "computer" clips the job never sees (it trains on the first 60)
 WARM_UP_HOPS = 40  # openWakeWord starts from its own buffers; after 3.2 s only audio counts
 
@@ -55,27 +39,6 @@ def held_out_stream() -> tuple[np.ndarray, list[tuple[int, int]]]:
         parts += [clip, np.zeros(int(1.5 * SAMPLE_RATE_HZ), np.float32)]
         cursor += len(clip) + int(1.5 * SAMPLE_RATE_HZ)
     return np.concatenate(parts), spans
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    data_dir = tmp_path_factory.mktemp("oww-registry")
-    registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
-    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
-    import_subset(registry, "computer", "wake/computer", "positive", 60)
-    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
-    import_subset(registry, "computer", "speech/not_wake_words", "negative", 20)
-    import_directory(
-        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
-    )
-    yield registry
-    registry.close()
-
-
-@pytest.fixture(scope="module")
-def job(registry: Registry) -> TrainResult:
-    config = apply_overrides(TrainConfig(), TINY_HEAD)
-    return train(registry, "computer", config, rir_dirs=[shared("rir")])
 
 
 def test_feature_models_compute_what_openwakewords_onnx_models_compute() -> None:
@@ -102,13 +65,13 @@ def test_feature_models_compute_what_openwakewords_onnx_models_compute() -> None
     assert np.abs(embeddings - onnx_embeddings).max() < 1e-3 * np.abs(onnx_embeddings).max()
 
 
-def test_oww_head_job_exports_the_openwakeword_model_format(job: TrainResult) -> None:
-    session = ort.InferenceSession(str(job.export_dir / "wake_model.onnx"))
+def test_oww_head_job_exports_the_openwakeword_model_format(oww_job: TrainResult) -> None:
+    session = ort.InferenceSession(str(oww_job.export_dir / "wake_model.onnx"))
     (model_input,), (model_output,) = session.get_inputs(), session.get_outputs()
     assert model_input.shape == [1, 16, 96] and model_input.type == "tensor(float)"
     assert model_output.shape == [1, 1]
 
-    metadata = json.loads((job.export_dir / "metadata.json").read_text())
+    metadata = json.loads((oww_job.export_dir / "metadata.json").read_text())
     assert metadata["backend"] == "oww_head"
     assert metadata["input"]["shape"] == [1, 16, 96] and metadata["hop_seconds"] == 0.08
     assert metadata["window_seconds"] == pytest.approx(1.99)
@@ -117,18 +80,18 @@ def test_oww_head_job_exports_the_openwakeword_model_format(job: TrainResult) ->
     synthetic = metadata["data"]["synthetic"]
     assert synthetic["generated"] == {"positive": 30, "confusable": 30, "speech": 10}
     for name in ("det_curve.png", "confusion_matrix.png", "checkpoint.pt"):
-        assert (job.export_dir / name).stat().st_size > 0
-    log = (job.job_dir / "logs.txt").read_text()
+        assert (oww_job.export_dir / name).stat().st_size > 0
+    log = (oww_job.job_dir / "logs.txt").read_text()
     assert "synthetic data for 'computer'" in log and "speech embeddings:" in log
 
 
 def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(
-    job: TrainResult,
+    oww_job: TrainResult,
 ) -> None:
     from openwakeword.model import Model
 
-    path = job.export_dir / "wake_model.onnx"
-    metadata = json.loads((job.export_dir / "metadata.json").read_text())
+    path = oww_job.export_dir / "wake_model.onnx"
+    metadata = json.loads((oww_job.export_dir / "metadata.json").read_text())
     oww = Model(
         wakeword_models=[str(path)],
         inference_framework="onnx",
@@ -159,9 +122,9 @@ def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(
     assert sum(caught) >= len(spans) - 2, caught
 
 
-def test_the_live_stream_scores_what_the_batched_evaluation_scores(job: TrainResult) -> None:
+def test_the_live_stream_scores_what_the_batched_evaluation_scores(oww_job: TrainResult) -> None:
     """The detector feeds odd-sized chunks; evaluation scores whole recordings at once."""
-    model = load_export(job.export_dir)
+    model = load_export(oww_job.export_dir)
     audio, _ = held_out_stream()
     audio = audio[: 10 * SAMPLE_RATE_HZ]
     stream, parts, start = model.stream(), [], 0
@@ -177,44 +140,44 @@ def test_the_live_stream_scores_what_the_batched_evaluation_scores(job: TrainRes
 
 
 def test_second_job_through_the_cli_warm_starts_and_reuses_every_cached_embedding(
-    registry: Registry, job: TrainResult
+    oww_registry: Registry, oww_job: TrainResult
 ) -> None:
     args = [arg for key, value in TINY_HEAD.items() for arg in ("--set", f"{key}={value}")]
-    result = run_cli(registry.layout.root, "train", "--dataset", "computer", *args,
-                     "--rir-dir", str(shared("rir")), "--init-from", job.job_id)  # fmt: skip
+    result = run_cli(oww_registry.layout.root, "train", "--dataset", "computer", *args,
+                     "--rir-dir", str(shared("rir")), "--init-from", oww_job.job_id)  # fmt: skip
     assert result.returncode == 0, result.stderr
     job_id = result.stdout.split()[1]
-    log = (registry.layout.jobs / job_id / "logs.txt").read_text()
+    log = (oww_registry.layout.jobs / job_id / "logs.txt").read_text()
     assert "(from cache)" in log
     computed = int(log.split("speech embeddings: ")[1].split(" from cache, ")[1].split()[0])
     assert computed == 0, log
 
 
-def test_warm_start_needs_the_same_backend(registry: Registry, job: TrainResult) -> None:
+def test_warm_start_needs_the_same_backend(oww_registry: Registry, oww_job: TrainResult) -> None:
     marblenet = apply_overrides(
         TrainConfig(), {"backend": "marblenet", "synth.use": "off", "epochs": 1}
     )
     with pytest.raises(
         InvalidInput, match="trained the oww_head backend; warm start needs the same"
     ):
-        train(registry, "computer", marblenet, init_from=job.job_id)
+        train(oww_registry, "computer", marblenet, init_from=oww_job.job_id)
 
 
 def test_eval_measures_a_model_on_folders_its_job_never_saw(
-    registry: Registry, job: TrainResult, tmp_path: Path
+    oww_registry: Registry, oww_job: TrainResult, tmp_path: Path
 ) -> None:
     positives = tmp_path / "said-computer"
     positives.mkdir()
     for path in sorted(shared("wake/computer").glob("*.flac"))[HELD_OUT]:
         shutil.copy(path, positives)
     negatives = [shared("speech/two_speakers"), shared("wake/heychatterbox")]
-    result = run_cli(registry.layout.root, "eval", "--artifact", str(job.export_dir),
+    result = run_cli(oww_registry.layout.root, "eval", "--artifact", str(oww_job.export_dir),
                      "--positives", str(positives), "--negatives", str(negatives[0]),
                      "--negatives", str(negatives[1]), "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    metadata = json.loads((job.export_dir / "metadata.json").read_text())
-    assert report["job_id"] == job.job_id and report["threshold"] == metadata["threshold"]
+    metadata = json.loads((oww_job.export_dir / "metadata.json").read_text())
+    assert report["job_id"] == oww_job.job_id and report["threshold"] == metadata["threshold"]
     # The head hears held-out speakers (as openWakeWord's own scoring above finds).
     assert report["positives"] == 12 and report["frr_clean"] <= 3 / 12, report
     assert 0.0 <= report["frr_noisy"] <= 1.0
@@ -226,9 +189,9 @@ def test_eval_measures_a_model_on_folders_its_job_never_saw(
         assert entry["minutes"] == pytest.approx(seconds / 60, rel=1e-3)
         assert entry["fa_per_hour"] == pytest.approx(entry["false_accepts"] / (seconds / 3600))
 
-    table = run_cli(registry.layout.root, "eval", "--artifact", str(job.export_dir),
+    table = run_cli(oww_registry.layout.root, "eval", "--artifact", str(oww_job.export_dir),
                     "--positives", str(positives), "--negatives", str(negatives[0]))  # fmt: skip
     assert table.returncode == 0 and "| positives at 10 dB SNR | 12 clips | FRR |" in table.stdout
-    no_model = run_cli(registry.layout.root, "eval", "--artifact", str(positives),
+    no_model = run_cli(oww_registry.layout.root, "eval", "--artifact", str(positives),
                        "--positives", str(positives), "--negatives", str(negatives[0]))  # fmt: skip
     assert no_model.returncode == 1 and "is not a model export" in no_model.stderr

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import run_cli, service_env, shared
+from tests.conftest import import_subset, run_cli, service_env, shared
 from waketrain.audio.decode import read_clip
 from waketrain.jobs import queue
 from waketrain.runtime.loader import load_export
@@ -24,7 +24,7 @@ from waketrain.runtime.marblenet_stream import MarbleNetStream
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.streaming import score_stream
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip, import_directory, import_files
+from waketrain.store.clips import ClipMetadata, add_clip, import_directory
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
@@ -52,11 +52,6 @@ METADATA_KEYS = {
 
 def tiny_config(**extra: object) -> TrainConfig:
     return apply_overrides(TrainConfig(), {**TINY, **extra})
-
-
-def import_subset(registry: Registry, dataset_id: str, folder: str, label: str, n: int) -> None:
-    files = sorted(shared(folder).rglob("*.flac"))[:n]
-    import_files(registry, files, dataset_id, ClipMetadata(label=label), "t")
 
 
 @pytest.fixture(scope="module")
