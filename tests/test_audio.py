@@ -88,6 +88,16 @@ def test_truncated_wav_is_rejected() -> None:
         decode_upload(whole[: len(whole) // 2], LIMITS)
 
 
+def test_samples_that_are_not_numbers_are_rejected() -> None:
+    for bad in (np.nan, np.inf):
+        samples = np.stack([speech(), speech()], axis=1)  # float stereo, as a damaged header
+        samples[0, 0] = bad  # once made the fuzz test's decoder return NaN
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, SAMPLE_RATE_HZ, format="WAV", subtype="FLOAT")
+        with pytest.raises(AudioRejected, match="not numbers"):
+            decode_upload(buffer.getvalue(), LIMITS)
+
+
 def test_length_limits_name_the_limit() -> None:
     long_noise, _ = sf.read(str(shared("noise/speech_commands/white_noise.flac")), dtype="float32")
     too_long = np.concatenate([long_noise, long_noise[:SAMPLE_RATE_HZ]])  # 31 s

@@ -76,6 +76,11 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
         ) from exc
     if audio.shape[0] == 0:
         raise AudioRejected(f"The file holds no audio samples. Accepted: {ACCEPTED_FORMATS}.")
+    if not np.isfinite(audio).all():  # float formats can carry NaN/inf; a damaged header too
+        raise AudioRejected(
+            "The file holds samples that are not numbers (NaN or infinity): it is damaged. "
+            f"Upload the recording again. Accepted: {ACCEPTED_FORMATS}."
+        )
     mono = audio.mean(axis=1) if channels > 1 else audio[:, 0]
     duration = len(mono) / rate
     if duration < limits.min_seconds:
