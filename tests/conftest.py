@@ -176,18 +176,25 @@ def import_subset(registry: Registry, dataset_id: str, folder: str, label: str, 
     import_files(registry, files, dataset_id, ClipMetadata(label=label), "t")
 
 
-@pytest.fixture(scope="session")
-def oww_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """The first 60 "computer" clips, snowboy and not-wake-words negatives, room tone."""
-    data_dir = tmp_path_factory.mktemp("oww-registry")
+def computer_registry(data_dir: Path, negatives: dict[str, int]) -> Registry:
+    """Dataset "computer": the first 60 "computer" clips, the first n clips of each negative
+    folder, and room tone as noise."""
     registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
     datasets.create_dataset(registry, datasets.DatasetCreate(id="computer", phrase="computer"), "t")
     import_subset(registry, "computer", "wake/computer", "positive", 60)
-    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
-    import_subset(registry, "computer", "speech/not_wake_words", "negative", 20)
+    for folder, n in negatives.items():
+        import_subset(registry, "computer", folder, "negative", n)
     import_directory(
         registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
     )
+    return registry
+
+
+@pytest.fixture(scope="session")
+def oww_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The "computer" set with snowboy and not-wake-words negatives."""
+    negatives = {"wake/snowboy": 45, "speech/not_wake_words": 20}
+    registry = computer_registry(tmp_path_factory.mktemp("oww-registry"), negatives)
     yield registry
     registry.close()
 

@@ -16,19 +16,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import import_subset, run_cli, service_env, shared
+from tests.conftest import computer_registry, import_subset, run_cli, service_env, shared
 from waketrain.audio.decode import read_clip
 from waketrain.jobs import queue
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.marblenet_stream import MarbleNetStream
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.streaming import score_stream
-from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, add_clip, import_directory
+from waketrain.store.clips import ClipMetadata, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
-from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
 from waketrain.training.data import Example, speaker_split
 from waketrain.training.export import trtexec_command
@@ -56,14 +54,7 @@ def tiny_config(**extra: object) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    data_dir = tmp_path_factory.mktemp("train-registry")
-    registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
-    create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
-    import_subset(registry, "computer", "wake/computer", "positive", 60)
-    import_subset(registry, "computer", "wake/snowboy", "negative", 45)
-    import_directory(
-        registry, shared("noise/room_tone"), "computer", ClipMetadata(label="noise"), "t"
-    )
+    registry = computer_registry(tmp_path_factory.mktemp("train-registry"), {"wake/snowboy": 45})
     yield registry
     registry.close()
 
