@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +63,18 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
+
+
+@contextmanager
+def running(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """A child that is killed if still alive when the test leaves, its pipes closed and reaped,
+    so a failing test leaves no process or open pipe behind to fail a later test."""
+    with subprocess.Popen(command, **popen) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import Service, create_dataset, run_cli, service_env, shared
+from tests.conftest import Service, create_dataset, run_cli, running, service_env, shared
 from waketrain.runtime.capture import (
     CaptureRecorder,
     CaptureSettings,
@@ -260,18 +260,18 @@ def test_a_long_stream_keeps_the_spool_under_its_cap_and_keeps_the_newest(
     wav = write_wav(tmp_path / "long.wav", audio)
     spool = tmp_path / "spool"
     cap = 500_000  # five captures
-    process = subprocess.Popen(
+    largest = 0
+    with running(
         detect_command(export, wav, spool, "--threshold", "0.5", "--capture-max-mb", "0.5"),
         env=service_env(export),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    largest = 0
-    while process.poll() is None:  # the cap holds all along, not just at the end
-        largest = max(largest, spool_bytes(spool) if spool.exists() else 0)
-        time.sleep(0.02)
-    said = process.communicate()[1]
+    ) as process:
+        while process.poll() is None:  # the cap holds all along, not just at the end
+            largest = max(largest, spool_bytes(spool) if spool.exists() else 0)
+            time.sleep(0.02)
+        said = process.communicate()[1]
     assert process.returncode == 0, said
 
     captured = [line.split()[2] for line in said.splitlines() if line.startswith("captured ")]

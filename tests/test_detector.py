@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import soundfile as sf
 
-from tests.conftest import free_port, service_env, shared
+from tests.conftest import free_port, running, service_env, shared
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.streaming import Trigger
@@ -181,24 +181,22 @@ def test_swapping_the_current_symlink_mid_stream_switches_models_without_a_gap(
 
     pcm = (np.clip(phrase_stream, -1, 1) * 32767).astype("<i2").tobytes()
     lead = (np.clip(noise(8), -1, 1) * 32767).astype("<i2").tobytes()
-    process = subprocess.Popen(
+    with running(
         detect_command(board / "current" / "wake_model.onnx", broker, "--source", "stdin"),
         env=service_env(tmp_path),
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    process.stdin.write(lead)
-    process.stdin.flush()
-    time.sleep(3)  # the first model hears the lead
-    os.symlink("releases/second", board / "current.new")
-    os.replace(board / "current.new", board / "current")
-    process.stdin.write(pcm)
-    process.stdin.close()
-    assert process.stderr is not None
-    with process.stderr:
+    ) as process:
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write(lead)
+        process.stdin.flush()
+        time.sleep(3)  # the first model hears the lead
+        os.symlink("releases/second", board / "current.new")
+        os.replace(board / "current.new", board / "current")
+        process.stdin.write(pcm)
+        process.stdin.close()
         said = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 0, said
+        assert process.wait(timeout=60) == 0, said
     time.sleep(0.5)
     assert "now using second-model" in said
     ready = [

@@ -16,7 +16,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import computer_registry, import_subset, run_cli, service_env, shared
+from tests.conftest import (
+    computer_registry,
+    import_subset,
+    run_cli,
+    running,
+    service_env,
+    shared,
+)
 from waketrain.audio.decode import read_clip
 from waketrain.jobs import queue
 from waketrain.runtime.loader import load_export
@@ -274,12 +281,11 @@ def test_ctrl_c_cancels_the_cli_job_instead_of_leaving_it_running(registry: Regi
         arg for key, value in {**TINY, "epochs": 50}.items() for arg in ("--set", f"{key}={value}")
     ]
     before = {job.id for job in queue.list_jobs(registry)}
-    cli = subprocess.Popen(
+    with running(
         [sys.executable, "-m", "waketrain", "train", "--dataset", "computer", *sets],
         env=service_env(registry.layout.root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
-    try:
+    ) as cli:  # fmt: skip
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             new = [job for job in queue.list_jobs(registry) if job.id not in before]
@@ -289,8 +295,6 @@ def test_ctrl_c_cancels_the_cli_job_instead_of_leaving_it_running(registry: Regi
         assert new and new[0].status == "running" and new[0].created_by == "cli"
         cli.send_signal(signal.SIGINT)
         _, stderr = cli.communicate(timeout=120)
-    finally:
-        cli.kill()
     assert cli.returncode != 0
     job = queue.get_job(registry, new[0].id)
     assert job.status == "cancelled" and job.error == "interrupted (Ctrl-C)", stderr

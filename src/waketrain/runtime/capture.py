@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import uuid
 import wave
 from collections import deque
@@ -86,7 +87,15 @@ def _pairs_in(folder: Path) -> list[SpooledCapture]:
 
 def spool_bytes(spool_dir: Path) -> int:
     """Everything under the spool folder, rejected pairs and leftovers included."""
-    return sum(p.stat().st_size for p in spool_dir.rglob("*") if p.is_file())
+    total = 0
+    for path in spool_dir.rglob("*"):
+        try:
+            status = path.stat()
+        except FileNotFoundError:  # renamed, pulled or evicted between listing and stat
+            continue
+        if stat.S_ISREG(status.st_mode):
+            total += status.st_size
+    return total
 
 
 def write_atomically(path: Path, data: bytes) -> None:
