@@ -111,9 +111,9 @@ def report_one(model: ExportedModel, measured: Measured, test: TestAudio, second
     print(f"\nframing: {FRAME_SECONDS:.0f} s of background before and after each positive\n")
     print("| threshold | FRR, noise at 10 dB | FA/h, all held-out negatives |")
     print("| ---: | ---: | ---: |")
-    for candidate, frr, fa_rate in measured.trade_off:
-        if candidate in (0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.9975, threshold):
-            print(f"| {candidate:.4f} | {frr:.1%} | {fa_rate:.1f} |")
+    for point in measured.trade_off:
+        if point.threshold in (0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.9975, threshold):
+            print(f"| {point.threshold:.4f} | {point.frr:.1%} | {point.fa_per_hour:.1f} |")
 
 
 COMPARE_CONDITIONS = [  # (label, synth.use, real training positives)

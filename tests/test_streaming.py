@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from waketrain.runtime.streaming import StreamingParams, StreamingScorer, Trigger, score_stream
-from waketrain.training.evaluate import PositiveStream, evaluate_streaming
+from waketrain.training.evaluate import PositiveStream, evaluate_streaming, sweep
 
 PARAMS = StreamingParams(
     sample_rate=16000,
@@ -87,3 +87,22 @@ def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_tar
 
     assert choose(0.0) == 0.95  # every positive caught, as high as that allows
     assert choose(0.05) == 0.99  # one positive in 20 given up for margin
+
+
+def test_the_sweep_counts_misses_and_adds_false_accepts_over_separate_streams() -> None:
+    params = StreamingParams(sample_rate=16_000, window_samples=1600, hop_samples=1600,
+                             smoothing_windows=1, refractory_seconds=0.0)  # fmt: skip
+    positive = np.array([0, 0.6, 0, 0, 0.9, 0], np.float32)  # hops end at 0.1 s, 0.2 s, ...
+    spans = [(0.1, 0.2), (0.4, 0.5)]  # the two peaks, each inside its positive's window
+    kitchen = np.array([0.7, 0, 0.95], np.float32)
+    street = np.array([0.8], np.float32)
+    curve = sweep(positive, spans, [kitchen, street], 0.5, params, [0.5, 0.75, 0.92, 0.99])
+    assert [(p.threshold, p.missed, p.frr) for p in curve] == [
+        (0.5, 0, 0.0), (0.75, 1, 0.5), (0.92, 2, 1.0), (0.99, 2, 1.0)
+    ]  # fmt: skip
+    assert [(p.false_accepts, p.fa_per_hour) for p in curve] == [
+        (3, 6.0),
+        (2, 4.0),
+        (1, 2.0),
+        (0, 0.0),
+    ]

@@ -8,7 +8,7 @@ the detector runs, so the threshold chosen here means the same thing on the boar
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +116,36 @@ def detected(
     )
 
 
+def sweep(
+    positive_scores: np.ndarray,
+    spans: list[tuple[float, float]],
+    negative_scores: list[np.ndarray],
+    negative_hours: float,
+    params: StreamingParams,
+    thresholds: Iterable[float],
+) -> list[OperatingPoint]:
+    """FRR and false accepts at each threshold, from scores already streamed.
+
+    `negative_scores` are separate streams (one per folder, or all audio as one); their
+    false accepts add up.
+    """
+    window_seconds = params.window_samples / params.sample_rate
+    curve = []
+    for threshold in thresholds:
+        hits = detected(trigger_times(positive_scores, threshold, params), spans, window_seconds)
+        false_accepts = sum(len(trigger_times(s, threshold, params)) for s in negative_scores)
+        curve.append(
+            OperatingPoint(
+                threshold=float(threshold),
+                frr=float(1 - hits.mean()),
+                fa_per_hour=false_accepts / negative_hours,
+                false_accepts=false_accepts,
+                missed=int((~hits).sum()),
+            )
+        )
+    return curve
+
+
 def clips_that_fire(
     score_audio: Callable[[np.ndarray], np.ndarray], clips: list[np.ndarray], threshold: float
 ) -> int:
@@ -162,22 +192,7 @@ def evaluate_streaming(
     neg_scores = score_audio(negative_audio)
     hours = len(negative_audio) / SAMPLE_RATE_HZ / 3600
     pos_times = hop_end_seconds(len(pos_scores), params)
-
-    curve = []
-    for threshold in THRESHOLDS:
-        hits = detected(
-            trigger_times(pos_scores, threshold, params), positives.spans, window_seconds
-        )
-        false_accepts = len(trigger_times(neg_scores, threshold, params))
-        curve.append(
-            OperatingPoint(
-                threshold=float(threshold),
-                frr=float(1 - hits.mean()),
-                fa_per_hour=false_accepts / hours,
-                false_accepts=false_accepts,
-                missed=int((~hits).sum()),
-            )
-        )
+    curve = sweep(pos_scores, positives.spans, [neg_scores], hours, params, THRESHOLDS)
     meeting = [p for p in curve if p.fa_per_hour <= target_fa_per_hour]
     if meeting:
         lowest = min(p.frr for p in meeting)

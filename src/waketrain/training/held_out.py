@@ -16,7 +16,14 @@ from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import ExportedModel
 from waketrain.store.errors import InvalidInput
 from waketrain.training.data import read_folder_audio
-from waketrain.training.evaluate import THRESHOLDS, detected, frame_positives, trigger_times
+from waketrain.training.evaluate import (
+    THRESHOLDS,
+    OperatingPoint,
+    detected,
+    frame_positives,
+    sweep,
+    trigger_times,
+)
 
 NOISY_SNR_DB = 10.0
 FRAMING_SEED = 7
@@ -56,8 +63,7 @@ class Measured:
     frr_noisy: float
     false_accepts: dict[str, int]
     minutes: dict[str, float]
-    # (threshold, FRR at 10 dB, FA/h over all negatives) for every candidate threshold
-    trade_off: list[tuple[float, float, float]]
+    trade_off: list[OperatingPoint]  # FRR at 10 dB, FAs over all negatives, per threshold
 
     @property
     def fa_per_hour(self) -> float:
@@ -65,8 +71,9 @@ class Measured:
 
     def best_frr_within(self, fa_per_hour: float) -> tuple[float, float] | None:
         """(threshold, FRR at 10 dB) of this audio's own best threshold within the FA/h cap."""
-        within = [(frr, -t) for t, frr, fa in self.trade_off if fa <= fa_per_hour]
-        return (-min(within)[1], min(within)[0]) if within else None
+        within = [p for p in self.trade_off if p.fa_per_hour <= fa_per_hour]
+        best = min(within, key=lambda p: (p.frr, -p.threshold), default=None)
+        return (best.threshold, best.frr) if best else None
 
 
 def frr_at(
@@ -93,21 +100,20 @@ def measure(model: ExportedModel, test: TestAudio) -> Measured:
         all_scores.append(scores)
         false_accepts[name] = len(trigger_times(scores, threshold, p))
         minutes[name] = len(audio) / SAMPLE_RATE_HZ / 60
-    hours = sum(minutes.values()) / 60
     noisy = frame_positives(test.positives, test.background, FRAMING_SEED, NOISY_SNR_DB)
-    noisy_scores = model.score_audio(noisy.audio)
-    window_seconds = p.window_samples / SAMPLE_RATE_HZ
-    trade_off = []
-    for candidate in sorted({*THRESHOLDS.tolist(), threshold}):
-        times = trigger_times(noisy_scores, candidate, p)
-        frr = 1 - detected(times, noisy.spans, window_seconds).mean()
-        fas = sum(len(trigger_times(s, candidate, p)) for s in all_scores)
-        trade_off.append((candidate, float(frr), fas / hours))
+    trade_off = sweep(
+        model.score_audio(noisy.audio),
+        noisy.spans,
+        all_scores,
+        sum(minutes.values()) / 60,
+        p,
+        sorted({*THRESHOLDS.tolist(), threshold}),
+    )
     return Measured(
         threshold=threshold,
         positives=len(test.positives),
         frr_clean=frr_at(model, test.positives, SILENCE, 60.0, threshold),
-        frr_noisy=next(frr for t, frr, _ in trade_off if t == threshold),
+        frr_noisy=next(point.frr for point in trade_off if point.threshold == threshold),
         false_accepts=false_accepts,
         minutes=minutes,
         trade_off=trade_off,
