@@ -10,6 +10,7 @@ import sys
 import time
 import wave
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -324,7 +325,7 @@ def fill_spool(spool: Path, n: int) -> list[str]:
 
 def push(
     spool: Path, url: str, dataset: str, token: str, tmp_path: Path, token_in_env: bool = False
-) -> subprocess.Popen[str]:
+) -> AbstractContextManager[subprocess.Popen[str]]:
     """`waketrain capture push`, the token in a file (or the environment), never in argv."""
     command = [sys.executable, "-m", "waketrain", "capture", "push", "--spool", str(spool),
                "--url", url, "--dataset", dataset]  # fmt: skip
@@ -336,9 +337,7 @@ def push(
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         command += ["--token-file", str(token_file)]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return running(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_push_sends_every_capture_once_and_empties_the_spool(
@@ -353,8 +352,8 @@ def test_push_sends_every_capture_once_and_empties_the_spool(
     token = created.stdout.strip()
     for suffix in (".wav", ".json"):
         (tmp_path / f"copy{suffix}").write_bytes((spool / f"{ids[0]}{suffix}").read_bytes())
-    process = push(spool, service.url, "kitchen", token, tmp_path)
-    out, err = process.communicate(timeout=120)
+    with push(spool, service.url, "kitchen", token, tmp_path) as process:
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert out.strip() == "sent 5, already there 0, rejected 0, left 0"
     assert spooled_captures(spool) == [] and spool_bytes(spool) == 0
@@ -364,7 +363,8 @@ def test_push_sends_every_capture_once_and_empties_the_spool(
     assert record["duration_seconds"] == pytest.approx(3.0)
     for suffix in (".wav", ".json"):  # as if the answer to the first upload had been lost
         (spool / f"{ids[0]}{suffix}").write_bytes((tmp_path / f"copy{suffix}").read_bytes())
-    again = push(spool, service.url, "kitchen", token, tmp_path).communicate(timeout=120)
+    with push(spool, service.url, "kitchen", token, tmp_path) as process:
+        again = process.communicate(timeout=120)
     assert again[0].strip() == "sent 0, already there 1, rejected 0, left 0"
     assert spooled_captures(spool) == [] and sorted(listed_ids(api, "kitchen")) == ids
 
@@ -377,8 +377,8 @@ def test_a_token_for_another_dataset_is_refused_and_the_spool_is_untouched(
     spool = tmp_path / "spool"
     ids = fill_spool(spool, 3)
     token = board_token(registry, "attic")
-    process = push(spool, service.url, "garage", token, tmp_path, token_in_env=True)
-    out, err = process.communicate(timeout=120)
+    with push(spool, service.url, "garage", token, tmp_path, token_in_env=True) as process:
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "left 3" in out and "403" in out, out + err
     assert sorted(c.capture_id for c in spooled_captures(spool)) == ids
@@ -393,8 +393,8 @@ def test_an_expired_token_is_refused_and_the_spool_is_untouched(
     ids = fill_spool(spool, 2)
     token = board_token(registry, "porch", days=1e-5)  # under a second
     time.sleep(1.0)
-    process = push(spool, service.url, "porch", token, tmp_path)
-    out, err = process.communicate(timeout=120)
+    with push(spool, service.url, "porch", token, tmp_path) as process:
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert "left 2" in out and "401" in out, out + err
     assert sorted(c.capture_id for c in spooled_captures(spool)) == ids
@@ -409,8 +409,8 @@ def test_a_capture_the_service_refuses_moves_aside_and_does_not_block_the_rest(
     ids = fill_spool(spool, 3)
     bad = spool / f"{ids[1]}.json"
     bad.write_text(json.dumps(json.loads(bad.read_text()) | {"kind": "sneeze"}))
-    process = push(spool, service.url, "hall", board_token(registry, "hall"), tmp_path)
-    out, err = process.communicate(timeout=120)
+    with push(spool, service.url, "hall", board_token(registry, "hall"), tmp_path) as process:
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert out.strip() == "sent 2, already there 0, rejected 1, left 0"
     assert sorted(listed_ids(api, "hall")) == sorted([ids[0], ids[2]])
@@ -430,19 +430,19 @@ def test_killing_the_service_mid_push_loses_and_duplicates_nothing(tmp_path: Pat
     registry = Registry.open(Settings(data_dir=service.data_dir))
     token = board_token(registry, "tars-default")
     registry.close()
-    process = push(spool, service.url, "tars-default", token, tmp_path)
-    while len(spooled_captures(spool)) > 30 and process.poll() is None:
-        time.sleep(0.005)
-    service.kill()  # SIGKILL, mid-push
-    out, err = process.communicate(timeout=120)
+    with push(spool, service.url, "tars-default", token, tmp_path) as process:
+        while len(spooled_captures(spool)) > 30 and process.poll() is None:
+            time.sleep(0.005)
+        service.kill()  # SIGKILL, mid-push
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 1 and "cannot reach" in out, out + err
     left = len(spooled_captures(spool))
     assert 0 < left < 40, out
 
     restarted = Service(service.data_dir, args=("--no-worker",)).start()
     try:
-        again = push(spool, restarted.url, "tars-default", token, tmp_path)
-        out2, err2 = again.communicate(timeout=120)
+        with push(spool, restarted.url, "tars-default", token, tmp_path) as again:
+            out2, err2 = again.communicate(timeout=120)
         assert again.returncode == 0, err2
         assert spooled_captures(spool) == [] and spool_bytes(spool) == 0
         with restarted.client() as api:
