@@ -61,6 +61,10 @@ async def status_stream(websocket: WebSocket, after: int = 0) -> None:
     The database is the feed, so events from other processes (workers, the CLI) arrive too,
     and a client that reconnects with its last seen id misses nothing.
     """
+    registry: Registry = websocket.app.state.registry
+    # "Now" is fixed before the handshake completes, so whatever the client does once
+    # connected (create a dataset, submit a job) is sent to it, never taken for history.
+    last_id = after if after >= 0 else await run_in_threadpool(latest_event_id, registry)
     await websocket.accept()
     try:
         authenticate_connection(websocket)
@@ -71,8 +75,6 @@ async def status_stream(websocket: WebSocket, after: int = 0) -> None:
     except Forbidden as exc:  # a board token
         await websocket.close(code=4403, reason=str(exc)[:120])
         return
-    registry: Registry = websocket.app.state.registry
-    last_id = after if after >= 0 else await run_in_threadpool(latest_event_id, registry)
     try:
         while True:
             batch = await run_in_threadpool(events_after, registry, last_id, BATCH_SIZE)
