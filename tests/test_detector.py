@@ -23,6 +23,7 @@ import soundfile as sf
 from tests.conftest import free_port, running, service_env, shared
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
+from waketrain.runtime.publish import HEALTH_TOPIC
 from waketrain.runtime.streaming import Trigger
 from waketrain.training.pipeline import TrainResult
 
@@ -37,6 +38,20 @@ class Broker:
 
     def on_topic(self, topic: str) -> list[dict[str, object]]:
         return [payload for t, payload, _ in self.messages if t == topic]
+
+    def wait_for_health(self, event: str, model_id: str | None = None) -> None:
+        """Until the subscriber has the detector's health `event` (for `model_id`, if given).
+
+        Mosquitto forwards one client's messages in order, so once "stopped" is here,
+        every detection published before it is here too.
+        """
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for health in self.on_topic(HEALTH_TOPIC):
+                if health["event"] == event and model_id in (None, health.get("model_id")):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"no {event!r} health message for {model_id}: {self.messages}")
 
 
 @pytest.fixture
@@ -121,7 +136,7 @@ def detect(export: Path, broker: Broker, *args: str) -> str:
         timeout=120,
     )
     assert run.returncode == 0, run.stderr.decode()
-    time.sleep(0.5)  # the subscriber's network thread catches up
+    broker.wait_for_health("stopped")  # the subscriber's network thread has caught up
     return run.stderr.decode()
 
 
@@ -190,14 +205,14 @@ def test_swapping_the_current_symlink_mid_stream_switches_models_without_a_gap(
         assert process.stdin is not None and process.stderr is not None
         process.stdin.write(lead)
         process.stdin.flush()
-        time.sleep(3)  # the first model hears the lead
+        broker.wait_for_health("ready", metadata["model_id"])  # the first model hears the lead
         os.symlink("releases/second", board / "current.new")
         os.replace(board / "current.new", board / "current")
         process.stdin.write(pcm)
         process.stdin.close()
         said = process.stderr.read().decode()
         assert process.wait(timeout=60) == 0, said
-    time.sleep(0.5)
+    broker.wait_for_health("stopped")
     assert "now using second-model" in said
     ready = [
         h["model_id"]
