@@ -24,7 +24,15 @@ from waketrain.store.startup import start_registry
 TINY = {"backend": "marblenet", "synth.use": "off", "batch_size": 32,
         "negatives_per_positive": 1.0, "model.channels": 16, "model.mel_bands": 32,
         "augment.hard_negatives_per_positive": 0.5}  # fmt: skip
-WORKER_ENV = {"WAKETRAIN_HEARTBEAT_SECONDS": "0.5", "WAKETRAIN_STALE_JOB_SECONDS": "4"}
+WORKER_ENV = {
+    "WAKETRAIN_HEARTBEAT_SECONDS": "0.5",
+    "WAKETRAIN_STALE_JOB_SECONDS": "4",
+    # Configured once for the service, used by every job its workers run.
+    "WAKETRAIN_NOISE_DIRS": str(shared("noise/misc")),
+    "WAKETRAIN_EVAL_NEGATIVE_DIRS": ":".join(
+        str(shared(folder)) for folder in ("speech/librispeech", "speech/two_speakers")
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +124,8 @@ def test_job_runs_through_all_stages_live_and_its_artifacts_download(
     )
     logs = api.get(f"/jobs/{job_id}/logs", params={"follow": True}).text
     assert "epoch 2/2" in logs and "exported" in logs
+    assert "(dataset + 1 folders); room" in logs and "(dataset + 2 folders)" in logs
+    assert metadata["metrics"]["negative_hours"] * 60 > 0.76 + 0.46  # the configured speech
 
     current = api.get("/models/current").json()
     assert current["job"]["id"] == job_id

@@ -1,20 +1,19 @@
-"""Every setting is documented in the README's configuration table."""
+"""Settings: each is documented in the README, and a bad one is refused clearly."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+from tests.conftest import service_env
 from waketrain.settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def env_names() -> list[str]:
-    names = []
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        names.append(alias.choices[0] if alias else f"WAKETRAIN_{name.upper()}")  # type: ignore[union-attr]
-    return names
+    return [Settings.variable(name) for name in Settings.model_fields]
 
 
 def test_every_setting_is_in_the_readme_table() -> None:
@@ -31,3 +30,25 @@ def test_deploy_and_detector_settings_use_their_own_names(monkeypatch) -> None: 
     assert settings.deploy_host == "board.local"
     assert str(settings.stt_wake_model_path) == "/models/x.onnx"
     assert settings.max_clip_seconds == 12.0
+
+
+def test_folder_lists_are_split_like_path_and_must_exist(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tv").mkdir()
+    (tmp_path / "kitchen").mkdir()
+    monkeypatch.setenv("WAKETRAIN_NOISE_DIRS", f"{tmp_path / 'tv'}:{tmp_path / 'kitchen'}:")
+    assert Settings().noise_dirs == (tmp_path / "tv", tmp_path / "kitchen")
+    assert Settings().eval_negative_dirs == ()
+
+
+def test_a_bad_setting_stops_the_cli_with_the_variable_and_what_is_wrong(tmp_path: Path) -> None:
+    missing = tmp_path / "no-speech-here"
+    env = service_env(tmp_path, WAKETRAIN_EVAL_NEGATIVE_DIRS=str(missing))
+    env["DEPLOY_PORT"] = "twenty-two"
+    run = subprocess.run(
+        [sys.executable, "-m", "waketrain", "worker", "--max-jobs", "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"WAKETRAIN_EVAL_NEGATIVE_DIRS: not a folder: {missing}" in run.stderr
+    assert "DEPLOY_PORT: Input should be a valid integer" in run.stderr
+    assert not (tmp_path / "waketrain.db").exists()  # refused before anything was written

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from waketrain.store.registry import Registry
 
 NoiseDirs = Annotated[
-    list[Path] | None, typer.Option(help="Extra background noise folder; repeatable.")
+    list[Path] | None,
+    typer.Option(help="Extra background noise folder; repeatable (default: WAKETRAIN_NOISE_DIRS)."),
 ]
 RirDirs = Annotated[
-    list[Path] | None, typer.Option(help="Room impulse responses folder; repeatable.")
+    list[Path] | None,
+    typer.Option(help="Room impulse responses folder; repeatable (default: WAKETRAIN_RIR_DIRS)."),
 ]
 
 app = typer.Typer(help="waketrain: self-hosted wake word training service.", no_args_is_help=True)
@@ -38,7 +40,14 @@ app.add_typer(token_app, name="token")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    from pydantic import ValidationError
+
+    from waketrain.settings import explain
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise _fail(ValueError(explain(exc))) from None
     configure_logging(settings.log_level)
     return settings
 
@@ -123,8 +132,9 @@ def worker(
         stale_after_seconds=settings.stale_job_seconds,
         auto_bless=settings.auto_bless,
         gc_interval_hours=settings.gc_interval_hours,
-        noise_dirs=tuple(noise_dir or ()),
-        rir_dirs=tuple(rir_dir or ()),
+        noise_dirs=tuple(noise_dir or settings.noise_dirs),
+        rir_dirs=tuple(rir_dir or settings.rir_dirs),
+        eval_negative_dirs=settings.eval_negative_dirs,
     )
     run_worker(_open_registry(), options, max_jobs=max_jobs)
 
@@ -225,7 +235,10 @@ def train(
     rir_dir: RirDirs = None,
     eval_negatives: Annotated[
         list[Path] | None,
-        typer.Option(help="Extra held-out negative audio for false accepts per hour; repeatable."),
+        typer.Option(
+            help="Extra held-out negative audio for false accepts per hour; repeatable "
+            "(default: WAKETRAIN_EVAL_NEGATIVE_DIRS)."
+        ),
     ] = None,
 ) -> None:
     """Train, evaluate and export a model as a job run here; prints the job id and export folder."""
@@ -240,9 +253,9 @@ def train(
     options = WorkerOptions(
         heartbeat_seconds=settings.heartbeat_seconds,
         auto_bless=settings.auto_bless,
-        noise_dirs=tuple(noise_dir or ()),
-        rir_dirs=tuple(rir_dir or ()),
-        eval_negative_dirs=tuple(eval_negatives or ()),
+        noise_dirs=tuple(noise_dir or settings.noise_dirs),
+        rir_dirs=tuple(rir_dir or settings.rir_dirs),
+        eval_negative_dirs=tuple(eval_negatives or settings.eval_negative_dirs),
     )
     try:
         registry = _open_registry()

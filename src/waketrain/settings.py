@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Folders given as one variable, separated like PATH (":" on Linux).
+FolderList = Annotated[tuple[Path, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -79,6 +83,22 @@ class Settings(BaseSettings):
         description="Deploy bundles kept per model in transfers/ (newest first); "
         "a running deployment's bundle is always kept.",
     )
+    noise_dirs: FolderList = Field(
+        default=(),
+        description="Background noise folders every job mixes into its training audio "
+        "(':'-separated), beside the dataset's own noise clips.",
+    )
+    rir_dirs: FolderList = Field(
+        default=(),
+        description="Room impulse response folders for reverberation (':'-separated); "
+        "without them jobs use synthetic ones.",
+    )
+    eval_negative_dirs: FolderList = Field(
+        default=(),
+        description="Long negative audio (speech, TV, household sound; ':'-separated) every job "
+        "streams, beside its held-out clips, to measure false accepts per hour and set its "
+        "threshold. Never trained on.",
+    )
 
     deploy_host: str | None = Field(
         default=None,
@@ -146,9 +166,42 @@ class Settings(BaseSettings):
         description="Model the detector on the board loads (normally the `current` symlink).",
     )
 
+    @field_validator("noise_dirs", "rir_dirs", "eval_negative_dirs", mode="before")
+    @classmethod
+    def _split_folders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
+        return value
+
+    @field_validator("noise_dirs", "rir_dirs", "eval_negative_dirs")
+    @classmethod
+    def _folders_exist(cls, folders: tuple[Path, ...]) -> tuple[Path, ...]:
+        missing = [str(folder) for folder in folders if not folder.is_dir()]
+        if missing:
+            raise ValueError(f"not a folder: {', '.join(missing)} (give existing folders)")
+        return folders
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        """The environment variable a field is read from."""
+        alias = cls.model_fields[field_name].validation_alias
+        if isinstance(alias, AliasChoices):
+            return str(alias.choices[0])
+        return f"WAKETRAIN_{field_name.upper()}"
+
     @property
     def database_url(self) -> str:
         """The configured database URL, or the registry's SQLite file."""
         if self.db_url:
             return self.db_url
         return f"sqlite:///{(self.data_dir / 'waketrain.db').resolve()}"
+
+
+def explain(error: ValidationError) -> str:
+    """What is wrong with the environment, by variable name, for an operator to fix."""
+    problems = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = Settings.variable(name) if name in Settings.model_fields else name
+        problems.append(f"{variable}: {problem['msg'].removeprefix('Value error, ')}")
+    return "bad setting: " + "; ".join(problems)

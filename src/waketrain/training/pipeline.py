@@ -135,6 +135,10 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _minutes(clips: Sequence[np.ndarray]) -> str:
+    return f"{sum(len(c) for c in clips) / SAMPLE_RATE_HZ / 60:.1f} min"
+
+
 def train(
     registry: Registry,
     dataset_id: str,
@@ -168,6 +172,11 @@ def train(
         eval_negatives += read_folder_audio(folder)
     for skipped in data.skipped:
         log.line(f"skipped clip {skipped.clip_id}: {skipped.reason}")
+    log.line(
+        f"background noise: {_minutes(data.background)} (dataset + {len(noise_dirs)} folders); "
+        f"room impulse responses: {len(data.rirs) or 'synthetic'}; held-out negatives: "
+        f"{_minutes(eval_negatives)} (dataset + {len(eval_negative_dirs)} folders)"
+    )
     synthetic = None
     if config.synth.use != "off":
         synthetic = synthesize(data.phrase, config.synth, registry.layout.scratch, config.seed)
