@@ -183,6 +183,8 @@ def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: S
         expand.click()
     det = page.get_by_test_id("model-det").first
     expect(det).to_be_visible()
+    minutes = page.get_by_test_id("model-negative-minutes").first
+    expect(minutes).to_have_text(re.compile(r"^\d+\.\d min, the audio false accepts per hour"))
     loaded = "(img) => img.complete && img.naturalWidth > 0"
     page.wait_for_function(loaded, arg=det.element_handle())
     job_id = row.get_attribute("data-job-id")

@@ -25,6 +25,7 @@ export interface JobMetrics {
   accuracy?: number;
   threshold?: number;
   target_met?: boolean;
+  negative_hours?: number;
   model_id?: string;
   [key: string]: unknown;
 }

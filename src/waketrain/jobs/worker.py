@@ -128,7 +128,10 @@ def run_job(
         return "failed"
     export_dir = str(result.export_dir.relative_to(registry.layout.root))
     metadata = result.metadata
-    summary = {key: metadata["metrics"][key] for key in ("frr", "fa_per_hour", "auc", "accuracy")}
+    summary = {
+        key: metadata["metrics"][key]
+        for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours")
+    }
     for key in ("threshold", "target_met", "model_id", "timings_seconds"):
         summary[key] = metadata[key]
     queue.finish_job(registry, job.id, "succeeded", metrics=summary, export_dir=export_dir)

@@ -153,6 +153,15 @@ function JobDetails({
                 <dd>{m.target_met ? "met" : "not met on the held-out audio"}</dd>
               </>
             )}
+            {typeof m.negative_hours === "number" && (
+              <>
+                <dt>Held-out negatives</dt>
+                <dd data-testid="model-negative-minutes">
+                  {formatNumber(m.negative_hours * 60, 1)} min, the audio false accepts per hour
+                  were measured on
+                </dd>
+              </>
+            )}
             {typeof m.model_id === "string" && (
               <>
                 <dt>Model id</dt>
