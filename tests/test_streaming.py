@@ -83,6 +83,7 @@ def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_tar
             target_fa_per_hour=1.0, frr_tolerance=tolerance,
         )  # fmt: skip
         assert result.target_met and result.fa_per_hour == 0.0
+        assert "On 1.0 min one false accept counts as 60 per hour" in result.note
         return result.threshold
 
     assert choose(0.0) == 0.95  # every positive caught, as high as that allows

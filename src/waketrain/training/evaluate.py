@@ -211,6 +211,13 @@ def evaluate_streaming(
             "Add negative recordings (speech, TV, household noise) and train again."
         )
 
+    if 1 / hours > target_fa_per_hour:
+        note += (
+            f" On {hours * 60:.1f} min one false accept counts as {1 / hours:.0f} per hour, so "
+            "the target holds only where none occurred: give WAKETRAIN_EVAL_NEGATIVE_DIRS longer "
+            "negative audio for a finer measure."
+        )
+
     # Clip-level view at the chosen threshold: ROC AUC and a confusion matrix.
     peak_per_positive = np.array(
         [
