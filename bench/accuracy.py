@@ -23,7 +23,7 @@ import soundfile as sf
 
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, import_files
+from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
@@ -77,7 +77,7 @@ def make_dataset(registry: Registry, dataset_id: str, n_positives: int) -> None:
     """`n_positives` of the training "computer" clips + every training negative and noise."""
     train_noise, _ = split_noise()
     create_dataset(registry, DatasetCreate(id=dataset_id, phrase="computer"), "bench")
-    sets = [("positive", flacs("wake/computer")[:n_positives])]
+    sets: list[tuple[Label, list[Path]]] = [("positive", flacs("wake/computer")[:n_positives])]
     sets += [("negative", flacs(folder)) for folder in TRAIN_NEGATIVES]
     sets += [("noise", [p for p in train_noise if sf.info(str(p)).duration <= 30])]
     for label, paths in sets:

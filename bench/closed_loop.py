@@ -36,7 +36,7 @@ from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
 from waketrain.store.captures import receive_capture, review_capture
-from waketrain.store.clips import ClipMetadata, add_clip
+from waketrain.store.clips import ClipMetadata, Label, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
@@ -119,11 +119,13 @@ def main() -> None:
         root = Path(tmp)
         registry = start_registry(Settings(data_dir=root / "data", admin_password="x")).registry
         create_dataset(registry, DatasetCreate(id="loop", phrase="computer"), "bench")
-        clips = [("positive", p) for p in flacs("wake/computer")[: args.positives]]
+        clips: list[tuple[Label, Path]] = [
+            ("positive", p) for p in flacs("wake/computer")[: args.positives]
+        ]
         clips += [("negative", p) for folder in NEGATIVES for p in flacs(folder)]
         clips += [("noise", p) for p in noise[::2]]
         for label, path in clips:
-            meta = ClipMetadata(label=label)  # type: ignore[arg-type]
+            meta = ClipMetadata(label=label)
             for piece in pieces(path):
                 add_clip(registry, "loop", piece, meta, path.name, "bench")
         before = train(registry, "loop", config)

@@ -35,7 +35,7 @@ from waketrain.audio.vad import SPEECH_PROBABILITY, chunk_samples, speech_probab
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.marblenet_stream import ENCODER_FILE
 from waketrain.settings import Settings
-from waketrain.store.clips import ClipMetadata, import_files
+from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
@@ -58,10 +58,10 @@ def bench_audio(seconds: float) -> np.ndarray:
 def train_exports(root: Path) -> dict[str, Path]:
     registry = start_registry(Settings(data_dir=root, admin_password="x")).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "bench")
-    for folder, label, n in (("wake/computer", "positive", 60), ("wake/snowboy", "negative", 60)):
-        files = sorted((SHARED / folder).glob("*.flac"))[:n]
-        meta = ClipMetadata(label=label)  # type: ignore[arg-type]
-        import_files(registry, files, "computer", meta, "bench")
+    sets: list[tuple[str, Label]] = [("wake/computer", "positive"), ("wake/snowboy", "negative")]
+    for folder, label in sets:
+        files = sorted((SHARED / folder).glob("*.flac"))[:60]
+        import_files(registry, files, "computer", ClipMetadata(label=label), "bench")
     exports = {}
     for backend, extra in (("marblenet", {"epochs": 1, "synth.use": "off"}),
                            ("oww_head", {"epochs": 6})):  # fmt: skip

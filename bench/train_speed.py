@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from waketrain.settings import Settings
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
-from waketrain.store.clips import ClipMetadata, import_files
+from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 
@@ -32,8 +32,11 @@ if TYPE_CHECKING:
     from waketrain.training.pipeline import ProgressUpdate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-CLIPS = [("positive", "wake/computer", 250), ("negative", "wake/snowboy", 120),
-         ("negative", "speech/not_wake_words", 30)]  # fmt: skip
+CLIPS: list[tuple[Label, str, int]] = [
+    ("positive", "wake/computer", 250),
+    ("negative", "wake/snowboy", 120),
+    ("negative", "speech/not_wake_words", 30),
+]
 
 
 class StagePrinter:
@@ -87,8 +90,8 @@ def main() -> None:
                 result = train(registry, "speed", config, StagePrinter(),
                                noise_dirs=[SHARED / "noise"],
                                rir_dirs=[SHARED / "rir"])  # fmt: skip
-                label = f"{device} ({name or platform.machine()}), {run}"
-                rows.append((label, result.timings, result.metadata))
+                row_label = f"{device} ({name or platform.machine()}), {run}"
+                rows.append((row_label, result.timings, result.metadata))
                 phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
                 print(f"  done: {phases}", file=sys.stderr)
     total_clips = sum(n for _, _, n in CLIPS)
@@ -96,11 +99,11 @@ def main() -> None:
     print("| device | backend | data prep s | training s | eval s | export s | total s | clips/s "
           "| windows/s | epochs | AMP |")  # fmt: skip
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for label, t, metadata in rows:
+    for row_label, t, metadata in rows:
         config = metadata["config"]
         amp = metadata["training_device"]["amp"]
         print(
-            f"| {label} | {config['backend']} | {t['data_prep']:.1f} | {t['training']:.1f} "
+            f"| {row_label} | {config['backend']} | {t['data_prep']:.1f} | {t['training']:.1f} "
             f"| {t['eval']:.1f} "
             f"| {t['export']:.1f} | {t['total']:.1f} | {total_clips / t['total']:.1f} "
             f"| {metadata['metrics']['windows_per_second']:.0f} | {config['epochs']} | {amp} |"
