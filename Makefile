@@ -52,8 +52,8 @@ lint: $(STAMP)
 test: lint $(UI_BUILT) test-tools
 	$(BIN)/pytest
 
-# The benchmarks behind the README's "Measured" figures; each prints its table (about 20 min
-# on 2 cores). The others (closed loop, load, the backend comparison) are run one by one.
+# The benchmarks behind the README's "Measured" figures; each prints its table (16 min on
+# 2 cores). The others (closed loop, load, the backend comparison) are run one by one.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/train_speed.py --device all

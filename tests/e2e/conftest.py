@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.board import Board
 from tests.conftest import Service, shared
@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 MIN_CLIPS = 8  # the service's training gate in these tests (50 by default)
+# Playwright waits 5 s by default; a 2-core CI machine running the worker beside Chromium can
+# take longer to render. Waiting longer costs nothing when the page is right.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +84,7 @@ def browser(fake_microphone: Path) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def context(browser: Browser, ui_service: Service) -> Iterator[BrowserContext]:
     context = browser.new_context(base_url=ui_service.url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
     context.grant_permissions(["microphone"], origin=ui_service.url)
     yield context
     context.close()
