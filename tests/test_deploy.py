@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ import httpx
 import pytest
 
 from tests.board import Board, keygen
-from tests.conftest import ADMIN_PASSWORD, Service, free_port, service_env, shared
-from waketrain.deploy.bundle import build_bundle
+from tests.conftest import ADMIN_PASSWORD, Service, free_port, run_cli, service_env, shared
 from waketrain.deploy.service import list_deployments
 from waketrain.jobs import queue
 from waketrain.jobs.worker import WorkerOptions, run_job
@@ -214,21 +212,26 @@ def test_the_remote_script_is_posix_sh_and_shellcheck_clean() -> None:
 def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
     registry: Registry, jobs: dict[str, str], tmp_path: Path
 ) -> None:
-    """The README's fallback: unpack the script from the bundle, run it; no SSH involved."""
-    bundle = build_bundle(registry, jobs["marblenet-1"])
+    """The README's fallback: `waketrain export` onto the stick; on the board, unpack the
+    script from the bundle and run it. No SSH involved."""
     stick, board = tmp_path / "usb", tmp_path / "board"
-    stick.mkdir()
     board.mkdir()
-    for path in (bundle.path, bundle.checksum_path):
-        shutil.copy(path, stick)
-    name = bundle.path.name
+    export = run_cli(
+        registry.layout.root, "export", "--job", jobs["marblenet-1"], "--out", str(stick)
+    )
+    assert export.returncode == 0, export.stderr
+    bundle = Path(export.stdout.strip())
+    assert bundle.parent == stick and "tar -xzf" in export.stderr
+    assert sorted(p.name for p in stick.iterdir()) == [bundle.name, f"{bundle.name}.sha256"]
+    name = bundle.name
     env = {"PATH": "/usr/bin:/bin", "DEPLOY_PATH": str(board)}
     for command in (f"tar -xzf {name} deploy_hotword.sh", f"sh deploy_hotword.sh {name}"):
         run = subprocess.run(
             command, shell=True, cwd=stick, env=env, capture_output=True, text=True
         )
         assert run.returncode == 0, run.stderr
-    assert (board / "current").readlink() == Path(f"releases/{bundle.model_id}")
+    shipped = queue.get_job(registry, jobs["marblenet-1"]).metrics or {}
+    assert (board / "current").readlink() == Path(f"releases/{shipped['model_id']}")
 
     (stick / name).write_bytes((stick / name).read_bytes()[:-10])  # a cut-off copy
     run = subprocess.run(
@@ -236,6 +239,14 @@ def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
         text=True,
     )  # fmt: skip
     assert run.returncode == 1 and "checksum mismatch" in run.stderr
+
+    # Without --job, the current model; a job that is not there is named.
+    current = run_cli(registry.layout.root, "export", "--out", str(tmp_path / "current"))
+    blessed = queue.get_job(registry, queue.current_job_id(registry) or "").metrics or {}
+    assert current.returncode == 0 and f"-{blessed['model_id']}.tar.gz" in current.stdout
+    missing = run_cli(registry.layout.root, "export", "--job", "no-such-job", "--out", str(stick))
+    assert missing.returncode == 1 and "no-such-job" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def finished(api: httpx.Client, deployment_id: str) -> dict[str, object]:

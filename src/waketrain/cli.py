@@ -420,6 +420,28 @@ def deploy(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Folder to write to, e.g. a mounted USB stick.")],
+    job: Annotated[
+        str | None, typer.Option(help="Job whose model to export (default: the current model).")
+    ] = None,
+) -> None:
+    """Write a model's board bundle and its .sha256 to a folder, for a board without SSH."""
+    from waketrain.deploy.bundle import export_bundle
+
+    try:
+        bundle = export_bundle(_open_registry(), job, out)
+    except (WaketrainError, OSError) as exc:
+        raise _fail(exc) from None
+    typer.echo(bundle.path)
+    typer.echo(
+        f"on the board: tar -xzf {bundle.path.name} deploy_hotword.sh && "
+        f"DEPLOY_PATH=/opt/waketrain sh deploy_hotword.sh {bundle.path.name}",
+        err=True,
+    )
+
+
 @app.command("pin-host-key")
 def pin_host_key(
     yes: Annotated[bool, typer.Option("--yes", help="Trust the key without asking.")] = False,

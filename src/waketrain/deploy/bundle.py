@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from waketrain.jobs.queue import get_job
+from waketrain.jobs.queue import current_job_id, get_job
 from waketrain.store.errors import InvalidInput
 from waketrain.store.files import atomic_write_bytes
 from waketrain.store.registry import Registry
@@ -58,6 +58,21 @@ def bundle_for_download(registry: Registry, job_id: str) -> Bundle:
         if checksum.is_file():
             return Bundle(path, checksum.read_text().split()[0], model_id, _backend(metadata))
     return build_bundle(registry, job_id)
+
+
+def export_bundle(registry: Registry, job_id: str | None, folder: Path) -> Bundle:
+    """The USB fallback from a shell: a job's bundle (default: the current model's) and its
+    .sha256 written into `folder`, each whole and synced, so the stick can be pulled at once."""
+    job_id = job_id or current_job_id(registry)
+    if job_id is None:
+        raise InvalidInput("There is no current model to export; name a job.")
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder.")
+    bundle = bundle_for_download(registry, job_id)
+    copy = Bundle(folder / bundle.path.name, bundle.sha256, bundle.model_id, bundle.backend)
+    atomic_write_bytes(copy.path, bundle.path.read_bytes())
+    atomic_write_bytes(copy.checksum_path, bundle.checksum_path.read_bytes())
+    return copy
 
 
 def build_bundle(registry: Registry, job_id: str) -> Bundle:
