@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from waketrain.runtime.streaming import StreamingParams, StreamingScorer, Trigger, score_stream
-from waketrain.training.evaluate import PositiveStream, evaluate_streaming, sweep
+from waketrain.training.evaluate import (
+    PositiveStream,
+    evaluate_streaming,
+    fa_upper_bound,
+    hours_to_decide,
+    sweep,
+)
 
 PARAMS = StreamingParams(
     sample_rate=16000,
@@ -82,12 +89,47 @@ def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_tar
             lambda a: a[1599::1600], params, PositiveStream(audio, spans), [negatives],
             target_fa_per_hour=1.0, frr_tolerance=tolerance,
         )  # fmt: skip
-        assert result.target_met and result.fa_per_hour == 0.0
-        assert "On 1.0 min one false accept counts as 60 per hour" in result.note
+        assert result.fa_per_hour == 0.0 and result.false_accepts == 0
+        # None in one minute bounds the rate only below 180/h: the target is not claimed.
+        assert not result.target_met
+        assert result.fa_per_hour_upper == pytest.approx(179.7, abs=0.1)
+        assert result.hours_to_decide == pytest.approx(2.996 - 1 / 60, abs=0.001)
+        assert "0 in 0.02 h: 0.0/h (95 % bound < 179.7/h)" in result.note
+        assert "about 3.0 h more negative audio" in result.note
         return result.threshold
 
-    assert choose(0.0) == 0.95  # every positive caught, as high as that allows
-    assert choose(0.05) == 0.99  # one positive in 20 given up for margin
+    # The search runs over the scores themselves, not only a grid.
+    assert choose(0.0) == pytest.approx(0.951)  # every positive caught, as high as that allows
+    assert choose(0.05) == pytest.approx(0.991)  # one positive in 20 given up for margin
+
+
+def test_zero_false_accepts_in_twenty_minutes_is_below_nine_per_hour_not_zero() -> None:
+    assert fa_upper_bound(0, 1 / 3) == pytest.approx(8.99, abs=0.01)
+    assert fa_upper_bound(3, 10.0) == pytest.approx(0.775, abs=0.001)
+    assert hours_to_decide(0, 1 / 3, 1.0) == pytest.approx(2.996 - 1 / 3, abs=0.001)
+    assert hours_to_decide(0, 4.0, 1.0) == 0.0
+
+
+def test_calibration_streams_count_and_the_search_separates_scores_above_the_grid() -> None:
+    # A head so sure of itself that positives and negatives differ only past 0.9999.
+    params = StreamingParams(sample_rate=16_000, window_samples=1600, hop_samples=1600,
+                             smoothing_windows=1, refractory_seconds=0.0)  # fmt: skip
+    audio = np.zeros(1600 * 30, np.float32)
+    spans = []
+    for k in range(10):
+        audio[1600 * (3 * k + 1) : 1600 * (3 * k + 2)] = 0.99999
+        spans.append(((3 * k + 1) * 0.1, (3 * k + 2) * 0.1))
+    quiet = np.zeros(16_000 * 10, np.float32)
+    bank_stream = np.full(45_000, 0.5, np.float32)  # one hour of 80 ms hops
+    bank_stream[::9_000] = 0.99995  # five near misses above the whole grid
+    result = evaluate_streaming(
+        lambda a: a[1599::1600], params, PositiveStream(audio, spans), [quiet],
+        target_fa_per_hour=1.0, calibration=[bank_stream], calibration_hours=1.0,
+    )  # fmt: skip
+    assert 0.99995 < result.threshold <= 0.99999
+    assert result.frr == 0.0 and result.false_accepts == 0
+    assert result.calibration_hours == 1.0
+    assert result.negative_hours == pytest.approx(1.0 + 10 / 3600)
 
 
 def test_the_sweep_counts_misses_and_adds_false_accepts_over_separate_streams() -> None:

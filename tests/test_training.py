@@ -263,13 +263,13 @@ def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
     job_id = lines[0].removeprefix("job ")
     export = Path(lines[1].removeprefix("export "))
     assert export == registry.layout.jobs / job_id / "export"
-    assert (export / "wake_model.onnx").exists() and "false accepts/hour" in lines[2]
+    assert (export / "wake_model.onnx").exists() and "95 % bound <" in lines[2]
     assert "data_prep" in run.stderr and "training: epoch 1/1" in run.stderr
     # A job like the API's: listed with its metrics and, with auto-bless, the current model.
     job = queue.get_job(registry, job_id)
     assert job.status == "succeeded" and job.created_by == "cli" and job.stage == "export"
     assert job.metrics is not None
-    assert lines[2].startswith(f"threshold {job.metrics['threshold']:.3f}")
+    assert lines[2].startswith(f"threshold {job.metrics['threshold']:.6g}")
     assert queue.current_job_id(registry) == job_id
 
     bad = run_cli(registry.layout.root, "train", "--dataset", "computer", "--set", "epochs=-1")

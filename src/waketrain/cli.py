@@ -244,6 +244,7 @@ def train(
     """Train, evaluate and export a model as a job run here; prints the job id and export folder."""
     from waketrain.jobs.worker import WorkerOptions, train_here
     from waketrain.training.config import parse_set_options
+    from waketrain.training.evaluate import FalseAccepts
     from waketrain.training.pipeline import ProgressUpdate
 
     def show(update: ProgressUpdate) -> None:
@@ -270,11 +271,113 @@ def train(
         raise typer.Exit(1)
     m, target = job.metrics, job.config["target_fa_per_hour"]
     typer.echo(f"export {registry.layout.root / job.export_dir}")
-    typer.echo(
-        f"threshold {m['threshold']:.3f}: FRR {m['frr']:.1%}, "
-        f"{m['fa_per_hour']:.2f} false accepts/hour "
-        f"(target {target:g}/h {'met' if m['target_met'] else 'NOT met'})"
+    false_accepts = FalseAccepts(m["false_accepts"], m["negative_hours"])
+    verdict = (
+        "met"
+        if m["target_met"]
+        else f"not shown: about {m['hours_to_decide']:.1f} h more negative audio would decide it"
+        if false_accepts.per_hour <= target
+        else "NOT met"
     )
+    typer.echo(
+        f"threshold {m['threshold']:.6g}: FRR {m['frr']:.1%}; false accepts "
+        f"{false_accepts.describe()}; target {target:g}/h {verdict}"
+    )
+
+
+negatives_app = typer.Typer(
+    help="The negative bank: hours of audio that is never the wake phrase, for every job.",
+    no_args_is_help=True,
+)
+app.add_typer(negatives_app, name="negatives")
+
+
+@negatives_app.command("add")
+def negatives_add(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Folders or files: audio of any length, or openWakeWord .npy features."
+        ),
+    ],
+    set_id: Annotated[
+        str | None, typer.Option("--set", help="Set id (default: the first path's name).")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="speech, music, tv, room, noise or mixed.")] = "mixed",
+) -> None:
+    """Add audio to the bank; features are computed once. Run it again to resume."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from waketrain.training.negative_bank import (
+        AddProgress,
+        NegativeBank,
+        default_set_id,
+    )
+
+    bank_id = set_id or default_set_id(paths[0])
+    try:
+        bank = NegativeBank(_open_registry().layout)
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn(
+            "{task.percentage:>3.0f}%"), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"adding to {bank_id}", total=None)
+
+            def show(update: AddProgress) -> None:
+                bar.update(
+                    task,
+                    total=update.total_seconds or None,
+                    completed=update.done_seconds,
+                    description=f"{Path(update.file).name}",
+                )
+
+            report = bank.add(paths, bank_id, kind, show)  # type: ignore[arg-type]
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    for line in report.refused:
+        typer.secho(f"refused {line}", fg=typer.colors.YELLOW, err=True)
+    for line in report.already_in_bank:
+        typer.echo(f"already in the bank: {line}", err=True)
+    total = sum(s.hours for s in bank.sets() if s.id == bank_id)
+    typer.echo(
+        f"added {len(report.added)} files ({report.hours_added:.2f} h) to {bank_id}; "
+        f"{len(report.already_in_bank)} already in the bank, {len(report.refused)} refused; "
+        f"{bank_id} now holds {total:.2f} h"
+    )
+
+
+@negatives_app.command("list")
+def negatives_list(
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The bank's sets: kind, hours, files."""
+    from waketrain.training.negative_bank import NegativeBank
+
+    try:
+        sets = NegativeBank(_open_registry().layout).sets()
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    if json_out:
+        typer.echo(json.dumps([s.model_dump(mode="json") | {"hours": s.hours} for s in sets]))
+        return
+    if not sets:
+        typer.echo("the negative bank is empty: waketrain negatives add FOLDER --kind speech")
+        return
+    typer.echo(f"{'set':<28} {'kind':<8} {'hours':>7} {'files':>6}")
+    for s in sets:
+        typer.echo(f"{s.id:<28} {s.kind:<8} {s.hours:>7.2f} {len(s.sources):>6}")
+    typer.echo(f"{'total':<28} {'':<8} {sum(s.hours for s in sets):>7.2f}")
+
+
+@negatives_app.command("remove")
+def negatives_remove(set_id: Annotated[str, typer.Argument(help="Set id.")]) -> None:
+    """Remove a set from the bank (jobs already trained keep their figures)."""
+    from waketrain.training.negative_bank import NegativeBank
+
+    try:
+        removed = NegativeBank(_open_registry().layout).remove(set_id)
+    except WaketrainError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"removed {removed.id} ({removed.hours:.2f} h, {len(removed.sources)} files)")
 
 
 @app.command()
@@ -364,6 +467,7 @@ def eval_model(
 ) -> None:
     """Test a model on recordings its job never saw: false rejects and false accepts per hour."""
     from waketrain.jobs.evaluation import evaluate_export, evaluate_job
+    from waketrain.training.evaluate import FalseAccepts
 
     try:
         if artifact is not None:
@@ -386,7 +490,8 @@ def eval_model(
         typer.echo(f"| {folder.folder} | {folder.minutes:.1f} min | FA/h | "
                    f"{folder.fa_per_hour:.1f} ({folder.false_accepts}) |")  # fmt: skip
     minutes = sum(folder.minutes for folder in report.negatives)
-    typer.echo(f"| all negatives | {minutes:.1f} min | FA/h | {report.fa_per_hour:.1f} |")
+    total = FalseAccepts(sum(f.false_accepts for f in report.negatives), minutes / 60)
+    typer.echo(f"| all negatives | {minutes:.1f} min | FA/h | {total.describe()} |")
     best = report.best_within_target
     typer.echo(
         f"\nthis audio's best threshold within {report.target_fa_per_hour:g} FA/h: "

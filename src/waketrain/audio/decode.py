@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,3 +117,40 @@ def read_clip(path: str) -> np.ndarray:
     if rate != SAMPLE_RATE_HZ:
         raise ValueError(f"{path} is {rate} Hz, not a canonical {SAMPLE_RATE_HZ} Hz clip")
     return samples
+
+
+STREAM_BLOCK_SECONDS = 30.0
+
+
+def stream_file(path: str, block_seconds: float = STREAM_BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """A file of any length as 16 kHz mono float32 blocks, never decoded whole into memory.
+
+    Raises AudioRejected when libsndfile cannot read it or it holds non-finite samples.
+    """
+    try:
+        with sf.SoundFile(path) as f:
+            rate, channels = f.samplerate, f.channels
+            resampler = (
+                soxr.ResampleStream(rate, SAMPLE_RATE_HZ, 1, dtype="float32", quality="HQ")
+                if rate != SAMPLE_RATE_HZ
+                else None
+            )
+            block_frames = max(1, int(block_seconds * rate))
+            while True:
+                block = f.read(block_frames, dtype="float32", always_2d=True)
+                last = len(block) < block_frames
+                if not np.isfinite(block).all():
+                    raise AudioRejected(f"{path} holds samples that are not numbers: damaged.")
+                mono = block.mean(axis=1) if channels > 1 else block[:, 0]
+                if resampler is not None:
+                    mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=last)
+                if len(mono):
+                    yield np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+                if last:
+                    return
+    except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
+        reason = getattr(exc, "error_string", None) or str(exc)
+        raise AudioRejected(
+            f"{path} is not audio that can be decoded ({reason}). Accepted: {ACCEPTED_FORMATS}.",
+            status=415,
+        ) from exc

@@ -130,8 +130,9 @@ def run_job(
     metadata = result.metadata
     summary = {
         key: metadata["metrics"][key]
-        for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours")
-    }
+        for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
+                    "fa_per_hour_upper", "hours_to_decide", "calibration_hours")
+    }  # fmt: skip
     for key in ("threshold", "target_met", "model_id", "timings_seconds"):
         summary[key] = metadata[key]
     queue.finish_job(registry, job.id, "succeeded", metrics=summary, export_dir=export_dir)

@@ -10,13 +10,9 @@ from waketrain.runtime.onnx_model import inference_session
 from waketrain.runtime.speech_embedding import (
     CHUNK_SAMPLES,
     EMBEDDING_DIM,
-    EMBEDDING_MEL_FRAMES,
-    FRAMES_PER_CHUNK,
     HEAD_EMBEDDINGS,
     HEAD_WINDOW_SAMPLES,
-    MEL_BANDS,
-    MEL_CONTEXT_SAMPLES,
-    STREAM_LEAD_SAMPLES,
+    EmbeddingStream,
     SpeechEmbedder,
 )
 from waketrain.runtime.streaming import Smoother, StreamingParams
@@ -76,9 +72,9 @@ class OwwHeadModel:
 class OwwHeadStream:
     """Chunks of any size in, one smoothed head score per 80 ms hop out: the detector's path.
 
-    Keeps only what the next chunk needs (480 samples of context, the last 76 mel frames,
-    the last 15 embeddings), so each 80 ms costs one mel call, one embedding and one head
-    call. It computes what OwwHeadModel.score_stream computes for the whole recording.
+    Keeps only what the next chunk needs (EmbeddingStream's state and the last 15
+    embeddings), so each 80 ms costs one mel call, one embedding and one head call. It
+    computes what OwwHeadModel.score_stream computes for the whole recording.
     """
 
     def __init__(self, model: OwwHeadModel, params: StreamingParams) -> None:
@@ -88,26 +84,12 @@ class OwwHeadStream:
 
     def reset(self) -> None:
         """The state after STREAM_LEAD_SAMPLES of silence, where embed_stream() starts too."""
-        self._audio = np.zeros(MEL_CONTEXT_SAMPLES, np.float32)
-        self._mel = np.zeros((0, MEL_BANDS), np.float32)
-        self._embeddings = np.zeros((0, EMBEDDING_DIM), np.float32)
+        self._stream = EmbeddingStream(self._model.embedder)
+        self._embeddings = self._stream.start()
         self._smoother = Smoother(self.params.smoothing_windows)
-        self._raw_scores(np.zeros(STREAM_LEAD_SAMPLES - MEL_CONTEXT_SAMPLES, np.float32))
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Smoothed scores for every 80 ms hop completed by `chunk`, (n_hops,)."""
-        return self._smoother.update(self._raw_scores(chunk))
-
-    def _raw_scores(self, chunk: np.ndarray) -> np.ndarray:
-        embedder = self._model.embedder
-        audio = np.concatenate([self._audio, chunk.astype(np.float32, copy=False)])
-        new_mel = embedder.mel_frames(audio)
-        self._audio = audio[(len(new_mel) // FRAMES_PER_CHUNK) * CHUNK_SAMPLES :]
-        mel = np.concatenate([self._mel, new_mel])
-        ends = range(len(self._mel) + FRAMES_PER_CHUNK, len(mel) + 1, FRAMES_PER_CHUNK)
-        full = [end for end in ends if end >= EMBEDDING_MEL_FRAMES]  # none while priming
-        windows = [mel[end - EMBEDDING_MEL_FRAMES : end] for end in full]
-        self._mel = mel[-EMBEDDING_MEL_FRAMES:]
-        embeddings = np.concatenate([self._embeddings, embedder.embed_mel_windows(windows)])
+        embeddings = np.concatenate([self._embeddings, self._stream.process(chunk)])
         self._embeddings = embeddings[-(HEAD_EMBEDDINGS - 1) :]
-        return self._model.score_embeddings(embedding_windows(embeddings))
+        return self._smoother.update(self._model.score_embeddings(embedding_windows(embeddings)))

@@ -189,3 +189,34 @@ class SpeechEmbedder:
         """
         lead = np.zeros(STREAM_LEAD_SAMPLES, np.float32)
         return self.embed(np.concatenate([lead, audio.astype(np.float32, copy=False)]))
+
+
+class EmbeddingStream:
+    """Audio chunks of any size in, the embeddings they complete out.
+
+    Holds only what the next chunk needs (480 samples of context, the last 76 mel frames);
+    `start()` then every chunk of a recording gives what `embed_stream()` gives for the
+    whole of it, so hours of audio are embedded without holding them in memory.
+    """
+
+    def __init__(self, embedder: SpeechEmbedder) -> None:
+        self._embedder = embedder
+        self._audio = np.zeros(MEL_CONTEXT_SAMPLES, np.float32)
+        self._mel = np.zeros((0, MEL_BANDS), np.float32)
+
+    def start(self) -> np.ndarray:
+        """The embeddings of the silent lead the detector starts from, (15, 96)."""
+        return self.process(np.zeros(STREAM_LEAD_SAMPLES - MEL_CONTEXT_SAMPLES, np.float32))
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """(n_new, 96): one embedding for each 80 ms chunk that `chunk` completes."""
+        audio = np.concatenate([self._audio, chunk.astype(np.float32, copy=False)])
+        new_mel = self._embedder.mel_frames(audio)
+        self._audio = audio[(len(new_mel) // FRAMES_PER_CHUNK) * CHUNK_SAMPLES :]
+        mel = np.concatenate([self._mel, new_mel])
+        ends = range(len(self._mel) + FRAMES_PER_CHUNK, len(mel) + 1, FRAMES_PER_CHUNK)
+        full = [end for end in ends if end >= EMBEDDING_MEL_FRAMES]  # none while priming
+        self._mel = mel[-EMBEDDING_MEL_FRAMES:]
+        return self._embedder.embed_mel_windows(
+            [mel[end - EMBEDDING_MEL_FRAMES : end] for end in full]
+        )

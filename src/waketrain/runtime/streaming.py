@@ -105,12 +105,12 @@ class Trigger:
     def update(self, smoothed: np.ndarray) -> list[int]:
         """Indices (into `smoothed`) of the hops that fire."""
         fired = []
-        for i, score in enumerate(smoothed):
-            if self._quiet_for > 0:
-                self._quiet_for -= 1
-            elif score >= self.threshold:
+        allowed_from = self._quiet_for  # the first hop of this call that may fire
+        for i in np.flatnonzero(np.asarray(smoothed) >= self.threshold).tolist():
+            if i >= allowed_from:
                 fired.append(i)
-                self._quiet_for = self.refractory_hops
+                allowed_from = i + self.refractory_hops + 1
+        self._quiet_for = max(0, allowed_from - len(smoothed))
         return fired
 
 

@@ -46,6 +46,10 @@ class Layout:
         return self.root / "models"
 
     @property
+    def negatives(self) -> Path:
+        return self.root / "negatives"
+
+    @property
     def locks(self) -> Path:
         return self.root / ".locks"
 
@@ -74,6 +78,8 @@ class Layout:
         return self.locks / f"dataset-{validate_dataset_id(dataset_id)}.lock"
 
     def create(self) -> None:
-        for folder in (self.datasets, self.jobs, self.scratch, self.transfers, self.models):
+        for folder in (
+            self.datasets, self.jobs, self.negatives, self.scratch, self.transfers, self.models
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         self.locks.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,38 @@ class HeadConfig(BaseModel):
     )
 
 
+class BankConfig(BaseModel):
+    """How a job draws on the negative bank (waketrain negatives add)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    use: bool = Field(default=True, description="Train and calibrate on the bank's audio.")
+    calibration_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of the bank's sources (picked by content hash, the same for every "
+        "job) that only calibrate the threshold and are never trained on.",
+    )
+    windows_per_epoch: int = Field(
+        default=4000, ge=0, le=200_000, description="Bank windows added to each epoch (oww_head)."
+    )
+    hard_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of them that the current model scores highest (hard-negative "
+        "mining); the rest are drawn at random.",
+    )
+    mining_pool: int = Field(
+        default=20_000,
+        ge=100,
+        le=1_000_000,
+        description="Bank windows scored between epochs to find the hard ones: the budget.",
+    )
+    weight: float = Field(default=1.0, gt=0, le=20, description="Loss weight of bank windows.")
+
+
 class TrainConfig(BaseModel):
     """Everything that decides what a job trains; saved as jobs/<id>/config.json."""
 
@@ -134,6 +166,7 @@ class TrainConfig(BaseModel):
     model: ModelConfig = ModelConfig()
     head: HeadConfig = HeadConfig()
     synth: SynthConfig = SynthConfig()
+    bank: BankConfig = BankConfig()
 
     @model_validator(mode="after")
     def _hop_fits_window(self) -> TrainConfig:
@@ -166,7 +199,7 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, object]) -> TrainCon
             known = ", ".join(sorted(k for k in data if not isinstance(data[k], dict)))
             raise InvalidInput(
                 f"Unknown config key {key!r}. Known keys: {known}, "
-                "augment.*, model.*, head.*, synth.*."
+                "augment.*, model.*, head.*, synth.*, bank.*."
             )
         target[leaf] = value
     try:

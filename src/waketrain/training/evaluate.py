@@ -21,8 +21,9 @@ FRAME_SNR_DB = 20.0
 # A job's own held-out positives are few: each is streamed twice, in quiet and in noise, so
 # the threshold it picks is one that still hears the phrase at 10 dB SNR.
 JOB_FRAME_SNRS_DB = (20.0, 10.0)
-# Fine steps near 1: a head over speech embeddings is very sure of itself, and its useful
-# thresholds sit in the last thousandth.
+# A fixed grid for tables and plots. A job's own search adds every score at which the
+# trade-off changes (candidate_thresholds), since a head over speech embeddings is very sure
+# of itself and its useful thresholds can all sit above the grid's last step.
 THRESHOLDS = np.round(
     np.concatenate(
         [
@@ -44,14 +45,62 @@ class OperatingPoint:
     missed: int
 
 
+CONFIDENCE = 0.95
+
+
+def fa_upper_bound(false_accepts: int, hours: float) -> float:
+    """One-sided 95 % upper bound on the false-accept rate (exact Poisson, per hour).
+
+    Zero false accepts in 20 minutes is "< 9 per hour", not "0".
+    """
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(CONFIDENCE, 2 * (false_accepts + 1)) / 2 / max(hours, 1e-12))
+
+
+def hours_to_decide(false_accepts: int, hours: float, target_fa_per_hour: float) -> float:
+    """More hours of negative audio, at the same count, after which the bound meets the target."""
+    from scipy.stats import chi2
+
+    needed = chi2.ppf(CONFIDENCE, 2 * (false_accepts + 1)) / 2 / target_fa_per_hour
+    return max(0.0, float(needed) - hours)
+
+
+@dataclass(frozen=True)
+class FalseAccepts:
+    """A false-accept figure with what it rests on: the count, the hours, the 95 % bound."""
+
+    count: int
+    hours: float
+
+    @property
+    def per_hour(self) -> float:
+        return self.count / self.hours if self.hours > 0 else float("inf")
+
+    @property
+    def upper_bound(self) -> float:
+        return fa_upper_bound(self.count, self.hours)
+
+    def describe(self) -> str:
+        """'2 in 1.50 h: 1.3/h (95 % bound < 3.2/h)'."""
+        return (
+            f"{self.count} in {self.hours:.2f} h: {self.per_hour:.1f}/h "
+            f"(95 % bound < {self.upper_bound:.1f}/h)"
+        )
+
+
 @dataclass
 class EvaluationResult:
     threshold: float
     target_fa_per_hour: float
-    target_met: bool
+    target_met: bool  # the 95 % upper bound meets the target, not just the count
     note: str
     frr: float
     fa_per_hour: float
+    false_accepts: int
+    fa_per_hour_upper: float
+    hours_to_decide: float  # more negative audio that would settle the target (0 when settled)
+    calibration_hours: float  # of negative_hours, from the negative bank
     auc: float
     accuracy: float
     confusion: dict[str, int]  # at the threshold, clip level
@@ -146,6 +195,24 @@ def sweep(
     return curve
 
 
+def candidate_thresholds(
+    positive_peaks: np.ndarray, negative_scores: list[np.ndarray], most: int = 500
+) -> np.ndarray:
+    """Every threshold at which the trade-off can change, over the model's whole score range.
+
+    FRR changes only at a positive's peak score and false accepts only just above a
+    negative score, so the grid is joined by each positive's peak and a threshold just
+    above each of the `most` highest negative scores.
+    """
+    negatives = np.concatenate(
+        [s.astype(np.float32) for s in negative_scores] or [np.zeros(0, np.float32)]
+    )
+    highest = np.unique(negatives)[-most:].astype(np.float32)
+    just_above = np.nextafter(highest, np.float32(np.inf))
+    candidates = np.concatenate([THRESHOLDS, positive_peaks.astype(np.float32), just_above])
+    return np.unique(candidates[(candidates > 0) & (candidates <= 1)].astype(np.float64))
+
+
 def clips_that_fire(
     score_audio: Callable[[np.ndarray], np.ndarray], clips: list[np.ndarray], threshold: float
 ) -> int:
@@ -175,25 +242,44 @@ def evaluate_streaming(
     negatives: list[np.ndarray],
     target_fa_per_hour: float,
     frr_tolerance: float = 0.0,
+    calibration: Sequence[np.ndarray] = (),
+    calibration_hours: float = 0.0,
 ) -> EvaluationResult:
     """Sweep thresholds over streamed scores; pick the lowest FRR with FA/h within target.
 
-    Held-out negatives are few (a minute or two in a small dataset), so a threshold that
-    meets the target there may still fire on speech it did not contain. Of the thresholds
-    within the target whose FRR is at most `frr_tolerance` above the lowest, the highest is
+    False accepts are counted on the held-out negative clips streamed as one recording and
+    on `calibration`: smoothed score streams of the negative bank's calibration sources
+    (`calibration_hours` of audio), scored as the board scores. Of the thresholds within
+    the target whose FRR is at most `frr_tolerance` above the lowest, the highest is
     chosen: a little recall traded for margin against the false accepts an operator minds.
+    The target counts as met only when the 95 % upper bound of the rate meets it.
 
     `score_audio` streams a recording through the exported model exactly as the board does
     and returns the smoothed score of every hop (both backends provide one).
     """
     window_seconds = params.window_samples / params.sample_rate
     pos_scores = score_audio(positives.audio)
-    negative_audio = np.concatenate(negatives)
+    negative_audio = np.concatenate(negatives) if negatives else np.zeros(0, np.float32)
     neg_scores = score_audio(negative_audio)
-    hours = len(negative_audio) / SAMPLE_RATE_HZ / 3600
+    hours = len(negative_audio) / SAMPLE_RATE_HZ / 3600 + calibration_hours
+    if hours <= 0:
+        raise ValueError("no negative audio to count false accepts on")
     pos_times = hop_end_seconds(len(pos_scores), params)
-    curve = sweep(pos_scores, positives.spans, [neg_scores], hours, params, THRESHOLDS)
+    peak_per_positive = np.array(
+        [
+            pos_scores[(pos_times >= start) & (pos_times <= end + window_seconds)].max(initial=0.0)
+            for start, end in positives.spans
+        ]
+    )
+    streams = [neg_scores, *calibration]
+    candidates = candidate_thresholds(peak_per_positive, streams)
+    curve = sweep(pos_scores, positives.spans, streams, hours, params, candidates)
     meeting = [p for p in curve if p.fa_per_hour <= target_fa_per_hour]
+    minutes = f"{hours * 60:.1f} min of held-out negative audio" + (
+        f" ({calibration_hours * 60:.1f} min of it from the negative bank)"
+        if calibration_hours
+        else ""
+    )
     if meeting:
         lowest = min(p.frr for p in meeting)
         near = [p for p in meeting if p.frr <= lowest + frr_tolerance + 1e-9]
@@ -201,30 +287,26 @@ def evaluate_streaming(
         note = (
             f"Highest threshold within {frr_tolerance:.0%} of the lowest false-reject rate "
             f"({lowest:.1%}) with at most {target_fa_per_hour:g} false accepts per hour over "
-            f"{hours * 60:.1f} min of held-out negative audio."
+            f"{minutes}."
         )
     else:
         best = min(curve, key=lambda p: (p.fa_per_hour, p.frr))
         note = (
-            f"No threshold reaches {target_fa_per_hour:g} false accepts per hour on the held-out "
-            f"audio; the threshold with the fewest ({best.fa_per_hour:.1f}/h) was chosen. "
+            f"No threshold reaches {target_fa_per_hour:g} false accepts per hour over {minutes}; "
+            f"the threshold with the fewest ({best.fa_per_hour:.1f}/h) was chosen. "
             "Add negative recordings (speech, TV, household noise) and train again."
         )
-
-    if 1 / hours > target_fa_per_hour:
+    measured = FalseAccepts(best.false_accepts, hours)
+    more_hours = hours_to_decide(measured.count, hours, target_fa_per_hour)
+    target_met = measured.upper_bound <= target_fa_per_hour
+    note += f" False accepts: {measured.describe()}."
+    if not target_met and meeting:
         note += (
-            f" On {hours * 60:.1f} min one false accept counts as {1 / hours:.0f} per hour, so "
-            "the target holds only where none occurred: give WAKETRAIN_EVAL_NEGATIVE_DIRS longer "
-            "negative audio for a finer measure."
+            f" Too little audio to claim the target: about {more_hours:.1f} h more negative "
+            "audio in the negative bank (waketrain negatives add) would decide it."
         )
 
     # Clip-level view at the chosen threshold: ROC AUC and a confusion matrix.
-    peak_per_positive = np.array(
-        [
-            pos_scores[(pos_times >= start) & (pos_times <= end + window_seconds)].max(initial=0.0)
-            for start, end in positives.spans
-        ]
-    )
     neg_times = hop_end_seconds(len(neg_scores), params)
     bounds = np.cumsum([0] + [len(n) for n in negatives]) / SAMPLE_RATE_HZ
     peak_per_negative = np.array(
@@ -245,10 +327,14 @@ def evaluate_streaming(
     return EvaluationResult(
         threshold=best.threshold,
         target_fa_per_hour=target_fa_per_hour,
-        target_met=bool(meeting),
+        target_met=target_met,
         note=note,
         frr=best.frr,
         fa_per_hour=best.fa_per_hour,
+        false_accepts=measured.count,
+        fa_per_hour_upper=measured.upper_bound,
+        hours_to_decide=more_hours,
+        calibration_hours=calibration_hours,
         auc=auc_score(peak_per_positive, peak_per_negative),
         accuracy=(confusion["true_positive"] + confusion["true_negative"]) / total,
         confusion=confusion,

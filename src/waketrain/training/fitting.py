@@ -27,6 +27,9 @@ class Exported:
     score_audio: Callable[[np.ndarray], np.ndarray]  # recording -> smoothed score per hop
     parity: float  # largest ONNX Runtime vs PyTorch difference on held-out windows
     io: dict[str, Any]  # input and output names, dtypes and shapes, for metadata.json
+    # oww_head: raw score of (n, 16, 96) embedding windows through the exported ONNX, one
+    # window per call as the board runs it (scores the negative bank without decoding audio)
+    score_windows: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ from waketrain.runtime.oww_model import OwwHeadModel, head_params
 from waketrain.runtime.speech_embedding import EMBEDDING_DIM, HEAD_EMBEDDINGS, SpeechEmbedder
 from waketrain.store.errors import InvalidInput
 from waketrain.synth.generate import SyntheticSet
+from waketrain.training.bank_use import HardNegativeMiner
 from waketrain.training.config import HeadConfig, TrainConfig
 from waketrain.training.data import PreparedData
 from waketrain.training.export import check_parity, export_onnx
@@ -124,6 +125,7 @@ def head_fitting(
     check_cancel: Callable[[int], None],
     warm_start: Callable[[nn.Module], None],
     embedder: SpeechEmbedder,
+    miner: HardNegativeMiner | None = None,
 ) -> Fitting:
     x, y, w = (torch.from_numpy(a).to(device) for a in head_data.train.arrays())
     val_x, val_y, _ = head_data.val.arrays()
@@ -132,7 +134,8 @@ def head_fitting(
     model = OwwHead(config.head)
     warm_start(model)
     model.to(device)
-    steps_per_epoch = -(-len(y) // config.batch_size)
+    bank_windows = min(config.bank.windows_per_epoch, miner.n_windows) if miner else 0
+    steps_per_epoch = -(-(len(y) + bank_windows) // config.batch_size)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -145,26 +148,45 @@ def head_fitting(
     w = torch.where(positives, w * positive_weight, w)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
 
+    def score(windows: np.ndarray) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            return torch.cat([
+                torch.sigmoid(model.logits(torch.from_numpy(windows[i : i + 4096]).to(device)))
+                for i in range(0, len(windows), 4096)
+            ]).cpu().numpy()  # fmt: skip
+
+    def with_bank(epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This epoch's examples: the job's own, and bank windows mined with the model so far."""
+        if miner is None or bank_windows == 0:
+            return x, y, w
+        extra = torch.from_numpy(miner.epoch_windows(score if epoch else None)).to(device)
+        n = len(extra)
+        return (
+            torch.cat([x, extra]),
+            torch.cat([y, torch.zeros(n, device=device)]),
+            torch.cat([w, torch.full((n,), config.bank.weight, device=device)]),
+        )
+
     def epochs() -> Iterator[float]:
         for epoch in range(config.epochs):
+            ex, ey, ew = with_bank(epoch)
             model.train()
             total = 0.0
-            order = torch.randperm(len(y), generator=gen, device=device)
+            order = torch.randperm(len(ey), generator=gen, device=device)
             for start in range(0, len(order), config.batch_size):
                 check_cancel(epoch)
                 batch = order[start : start + config.batch_size]
-                loss = (loss_fn(model.logits(x[batch]), y[batch]) * w[batch]).mean()
+                loss = (loss_fn(model.logits(ex[batch]), ey[batch]) * ew[batch]).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
                 total += float(loss.detach()) * len(batch)
-            yield total / len(y)
+            yield total / len(ey)
 
     def score_val() -> np.ndarray:
-        model.eval()
-        with torch.no_grad():
-            return torch.sigmoid(model.logits(torch.from_numpy(val_x).to(device))).cpu().numpy()
+        return score(val_x)
 
     def export(onnx_path: Path) -> Exported:
         # openWakeWord's model format: `[1, 16, 96]` float32 embeddings -> `[1, 1]` probability
@@ -176,6 +198,7 @@ def head_fitting(
             params=params,
             score_audio=partial(head.score_stream, params=params),
             parity=check_parity(model, head.score_embeddings, val_x[:64]),
+            score_windows=head.score_embeddings,
             io={
                 "input": {"name": "embeddings", "dtype": "float32", "shape": [1, 16, 96]},
                 "output": {"name": "probability", "dtype": "float32", "shape": [1, 1]},
@@ -189,8 +212,9 @@ def head_fitting(
         epochs=epochs(),
         score_val=score_val,
         val_labels=val_y,
-        windows_per_epoch=len(y),
+        windows_per_epoch=len(y) + bank_windows,
         summary=f"device {device}, {parameter_count(model)} parameters, {steps_per_epoch} steps "
-        f"per epoch, positive class weight {positive_weight:.2f}, windows {head_data.counts}",
+        f"per epoch, positive class weight {positive_weight:.2f}, windows {head_data.counts}, "
+        f"negative bank windows per epoch {bank_windows}",
         export=export,
     )

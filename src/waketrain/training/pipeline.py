@@ -26,6 +26,12 @@ from waketrain.store.files import atomic_write_json
 from waketrain.store.models import utcnow
 from waketrain.store.registry import Registry
 from waketrain.synth.generate import SyntheticSet, synthesize
+from waketrain.training.bank_use import (
+    BankPlan,
+    HardNegativeMiner,
+    audio_calibration_scores,
+    oww_calibration_scores,
+)
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
 from waketrain.training.evaluate import (
@@ -49,6 +55,7 @@ from waketrain.training.fitting import (
 )
 from waketrain.training.head_data import EmbeddingCache, HeadExampleBuilder
 from waketrain.training.marblenet_backend import marblenet_fitting
+from waketrain.training.negative_bank import NegativeBank
 from waketrain.training.oww_head_backend import build_head_data, head_fitting
 
 __all__ = ["JobCancelled", "ProgressUpdate", "TrainResult", "resolve_device", "train"]
@@ -177,6 +184,9 @@ def train(
         f"room impulse responses: {len(data.rirs) or 'synthetic'}; held-out negatives: "
         f"{_minutes(eval_negatives)} (dataset + {len(eval_negative_dirs)} folders)"
     )
+    bank = NegativeBank(registry.layout)
+    plan = BankPlan.of(bank, config.bank)
+    log.line(plan.summary())
     synthetic = None
     if config.synth.use != "off":
         synthetic = synthesize(data.phrase, config.synth, registry.layout.scratch, config.seed)
@@ -200,9 +210,13 @@ def train(
         if init_from:
             load_warm_start(registry.layout.jobs, init_from, model, config.backend)
 
+    miner = None
     if config.backend == "oww_head":
+        miner = (
+            HardNegativeMiner(plan.training, config.bank, config.seed) if plan.training else None
+        )
         fitting = _oww_head_fitting(
-            registry, data, synthetic, config, device, gen, log, check_cancel, warm_start
+            registry, data, synthetic, config, device, gen, log, check_cancel, warm_start, miner
         )
     else:
         if synthetic is not None:
@@ -228,6 +242,15 @@ def train(
     exported = fitting.export(onnx_path)
     val_positives = [e.samples for e in data.val if e.label == "positive"]
     val_background = [e.samples for e in data.val if e.label == "noise"] or eval_negatives
+    if exported.score_windows is not None:
+        calibration = oww_calibration_scores(
+            plan.calibration, exported.score_windows, exported.params
+        )
+        calibration_hours = plan.calibration_hours
+    else:
+        calibration, calibration_hours = audio_calibration_scores(
+            bank, plan.calibration, exported.score_audio
+        )
     evaluation = evaluate_streaming(
         exported.score_audio,
         exported.params,
@@ -235,12 +258,14 @@ def train(
         eval_negatives,
         config.target_fa_per_hour,
         config.frr_tolerance,
+        calibration,
+        calibration_hours,
     )
     log.report(
         "eval",
         1.0,
-        f"threshold {evaluation.threshold:.3f}: FRR {evaluation.frr:.1%}, "
-        f"{evaluation.fa_per_hour:.2f} FA/h, AUC {evaluation.auc:.3f}. {evaluation.note}",
+        f"threshold {evaluation.threshold:.6g}: FRR {evaluation.frr:.1%}, "
+        f"AUC {evaluation.auc:.3f}. {evaluation.note}",
         frr=evaluation.frr,
         fa_per_hour=evaluation.fa_per_hour,
     )
@@ -271,6 +296,12 @@ def train(
         job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
     metadata["training_device"] = describe_device(device, fitting.amp)
+    metadata["data"]["negative_bank"] = {
+        "calibration_hours": round(plan.calibration_hours, 4),
+        "training_hours": round(plan.training_hours, 4) if config.backend == "oww_head" else 0,
+        "sets": sorted({f.set_id for f in plan.calibration + plan.training}),
+        "hard_windows_mined": miner.mined if miner else 0,
+    }
     metadata["metrics"]["windows_per_second"] = round(
         fitting.windows_per_epoch * config.epochs / max(timings["training"], 1e-9), 1
     )
@@ -332,6 +363,7 @@ def _oww_head_fitting(
     log: JobLog,
     check_cancel: Callable[[int], None],
     warm_start: Callable[[nn.Module], None],
+    miner: HardNegativeMiner | None,
 ) -> Fitting:
     embedder = SpeechEmbedder()
     cache = EmbeddingCache(registry.layout.scratch / "embeddings", embedder)
@@ -344,7 +376,7 @@ def _oww_head_fitting(
         lambda f: log.report("data_prep", 0.3 + 0.7 * f, "embedding augmented clips"),
     )
     log.line(f"speech embeddings: {cache.hits} from cache, {cache.misses} computed")
-    return head_fitting(head_data, config, device, gen, check_cancel, warm_start, embedder)
+    return head_fitting(head_data, config, device, gen, check_cancel, warm_start, embedder, miner)
 
 
 def _train_epochs(
@@ -425,6 +457,10 @@ def build_metadata(
             "positives_evaluated": evaluation.positives,
             "negative_clips_evaluated": evaluation.negative_clips,
             "negative_hours": evaluation.negative_hours,
+            "false_accepts": evaluation.false_accepts,
+            "fa_per_hour_upper": evaluation.fa_per_hour_upper,
+            "hours_to_decide": evaluation.hours_to_decide,
+            "calibration_hours": evaluation.calibration_hours,
             "onnx_parity_max_abs_diff": exported.parity,
             "best_epoch": best_epoch + 1,
             "det_curve": [
