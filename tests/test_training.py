@@ -178,7 +178,7 @@ def test_cancel_stops_between_batches(registry: Registry) -> None:
 def test_too_small_dataset_is_refused_with_the_counts(registry: Registry) -> None:
     create_dataset(registry, DatasetCreate(id="small", phrase="computer"), "test")
     import_subset(registry, "small", "wake/computer", "positive", 5)
-    with pytest.raises(InvalidInput, match=r"has 5 usable positive and 0 usable negative"):
+    with pytest.raises(InvalidInput, match=r"5 usable positive clips; .* 0 usable negative"):
         train(registry, "small", TrainConfig())
 
 
@@ -194,8 +194,8 @@ def test_near_silent_and_duplicate_clips_are_skipped_and_reported(registry: Regi
     add_clip(registry, "dupes", buffer.read_bytes(), ClipMetadata(label="negative"), "s", "t")
     with pytest.raises(InvalidInput) as caught:
         train(registry, "dupes", TrainConfig())
-    assert "1 usable positive and 0 usable negative" in str(caught.value)
-    assert "2 clips skipped" in str(caught.value)
+    assert "1 usable positive clips (2 left out: near silent or duplicate)" in str(caught.value)
+    assert "0 usable negative + noise clips" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from waketrain.store.artifacts import record_current
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
-from waketrain.store.health import dataset_summary
+from waketrain.store.gate import dataset_gate
+from waketrain.store.health import require_dataset
 from waketrain.store.models import Job, utcnow
 from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry
@@ -73,15 +74,12 @@ def submit_job(
     its job itself), so no other worker can take it in between.
     """
     config = apply_overrides(TrainConfig.service_defaults(registry.settings), overrides)
-    summary = dataset_summary(registry, dataset_id)
-    positives = summary.clip_counts.positive
-    others = summary.clip_counts.negative + summary.clip_counts.noise
-    if positives < config.min_positive_clips or others < config.min_negative_clips:
-        raise InvalidInput(
-            f"Dataset {dataset_id!r} has {positives} positive and {others} negative + noise "
-            f"clips; training needs at least {config.min_positive_clips} and "
-            f"{config.min_negative_clips}."
-        )
+    require_dataset(registry, dataset_id)
+    blockers = dataset_gate(registry, dataset_id).blockers(
+        config.min_positive_clips, config.min_negative_clips
+    )
+    if blockers:
+        raise InvalidInput(f"Dataset {dataset_id!r} cannot train yet: {' '.join(blockers)}")
     if init_from is not None:
         _require_warm_start_source(registry, init_from)
     job = Job(

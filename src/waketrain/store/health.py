@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from waketrain.store.errors import NotFound
+from waketrain.store.gate import dataset_gate
 from waketrain.store.layout import validate_dataset_id
 from waketrain.store.models import Capture, Clip, Dataset, Event, Job
 from waketrain.store.registry import Registry
@@ -36,7 +37,10 @@ class QualityFlags(BaseModel):
     low_quality: int = Field(description=f"Clips scoring below {LOW_QUALITY_SCORE}.")
     clipped: int
     near_silent: int
-    positives_without_speech: int
+    positives_without_speech: int = Field(
+        description="Positives in which the VAD heard no speech: trained on as they are; "
+        "listen to them."
+    )
     duplicate_clips: int = Field(description="Clips whose audio is identical to another's.")
 
 
@@ -108,7 +112,6 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
         low_quality = count(Clip.quality_score < LOW_QUALITY_SCORE)
         clipped = count(Clip.clipping_ratio > 0.001)
         near_silent = count(Clip.rms_dbfs < -60.0)
-        no_speech = count((Clip.label == "positive") & (Clip.speech_seconds < 0.1))
         duplicate_hashes = (
             select(Clip.sha256).where(active).group_by(Clip.sha256).having(func.count() > 1)
         ).subquery()
@@ -135,17 +138,9 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
             f"Unbalanced: {share:.0%} of the clips are positive; "
             f"aim for {BALANCE_RANGE[0]:.0%}-{BALANCE_RANGE[1]:.0%}."
         )
-    blockers = []
-    s = registry.settings
-    if counts.positive < s.min_positive_clips:
-        blockers.append(
-            f"{counts.positive} positive clips; training needs at least {s.min_positive_clips}."
-        )
-    if counts.negative + counts.noise < s.min_negative_clips:
-        blockers.append(
-            f"{counts.negative + counts.noise} negative + noise clips; "
-            f"training needs at least {s.min_negative_clips}."
-        )
+    gate = dataset_gate(registry, dataset_id)
+    settings = registry.settings
+    blockers = gate.blockers(settings.min_positive_clips, settings.min_negative_clips)
     return DatasetSummary(
         id=dataset.id,
         phrase=dataset.phrase,
@@ -164,7 +159,7 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
             low_quality=low_quality,
             clipped=clipped,
             near_silent=near_silent,
-            positives_without_speech=no_speech,
+            positives_without_speech=len(gate.doubted),
             duplicate_clips=duplicates,
         ),
         last_reviewed_by=last_review.payload.get("actor") if last_review else None,

@@ -79,7 +79,12 @@ class Layout:
 
     def create(self) -> None:
         for folder in (
-            self.datasets, self.jobs, self.negatives, self.scratch, self.transfers, self.models
+            self.datasets,
+            self.jobs,
+            self.negatives,
+            self.scratch,
+            self.transfers,
+            self.models,
         ):
             folder.mkdir(parents=True, exist_ok=True)
         self.locks.mkdir(parents=True, exist_ok=True)

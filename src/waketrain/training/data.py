@@ -19,12 +19,12 @@ from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.audio.decode import read_clip
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
 from waketrain.store.errors import InvalidInput
+from waketrain.store.gate import ClipNote, active_clips, review_clips
 from waketrain.store.health import require_dataset
 from waketrain.store.models import Capture, Clip
 from waketrain.store.registry import Registry
 from waketrain.training.config import TrainConfig
 
-NEAR_SILENT_DBFS = -60.0
 TRIM_MARGIN_SECONDS = 0.1
 
 
@@ -40,19 +40,14 @@ class Example:
 
 
 @dataclass
-class SkippedClip:
-    clip_id: str
-    reason: str
-
-
-@dataclass
 class PreparedData:
     phrase: str
     train: list[Example]
     val: list[Example]
     background: list[np.ndarray]  # noise clips of the training split + any noise folders
     rirs: list[np.ndarray]
-    skipped: list[SkippedClip] = field(default_factory=list)
+    skipped: list[ClipNote] = field(default_factory=list)  # left out, with the reason
+    doubted: list[ClipNote] = field(default_factory=list)  # positives the VAD doubts: used
     dataset_sha256: str = ""
     captured_by: dict[str, str] = field(default_factory=dict)  # capture clip id -> model id
 
@@ -149,55 +144,37 @@ def prepare_data(
     dataset = require_dataset(registry, dataset_id)
     with analysis_pool(os.cpu_count() or 1) as pool:
         analyze_pending_clips(registry, measure_in_processes(pool))  # VAD bounds for trimming
-    with registry.sessions() as session:
-        clips = list(
-            session.scalars(
-                select(Clip)
-                .where(Clip.dataset_id == dataset_id, Clip.deleted_at.is_(None))
-                .order_by(Clip.created_at, Clip.id)
-            )
+    clips = active_clips(registry, dataset_id)
+    gate = review_clips(clips)
+    blockers = gate.blockers(config.min_positive_clips, config.min_negative_clips)
+    if blockers:
+        raise InvalidInput(
+            f"Dataset {dataset_id!r} cannot train: {' '.join(blockers)} "
+            "Record or import more clips."
         )
+    doubted = {note.clip_id for note in gate.doubted}
+    usable = set(gate.usable)
     examples: list[Example] = []
-    skipped: list[SkippedClip] = []
-    seen: dict[str, str] = {}  # sha256 -> first clip id
     for clip in clips:
-        if clip.sha256 in seen:
-            skipped.append(SkippedClip(clip.id, f"duplicate of clip {seen[clip.sha256]}"))
-            continue
-        seen[clip.sha256] = clip.id
-        if clip.rms_dbfs is not None and clip.rms_dbfs < NEAR_SILENT_DBFS:
-            skipped.append(SkippedClip(clip.id, f"near silent (RMS {clip.rms_dbfs:.0f} dBFS)"))
-            continue
-        if clip.label == "positive" and not clip.speech_seconds:
-            skipped.append(SkippedClip(clip.id, "positive clip with no speech detected"))
+        if clip.id not in usable:
             continue
         samples = read_clip(str(registry.layout.clip_path(dataset_id, clip.id)))
-        trimmed = samples if clip.label == "noise" else _trim(samples, clip)
+        untrimmed = clip.label == "noise" or clip.id in doubted
+        trimmed = samples if untrimmed else _trim(samples, clip)
         # A false wake heard on the board is the hardest negative there is: weigh it up.
         weight = config.capture_negative_weight if clip.source == "capture" else 1.0
         weight = weight if clip.label == "negative" else 1.0
         examples.append(Example(clip.id, clip.label, clip.speaker, trimmed, weight,
                                 sha256=clip.sha256, source=clip.source))  # fmt: skip
 
-    positives = sum(e.label == "positive" for e in examples)
-    negatives = len(examples) - positives
-    if positives < config.min_positive_clips or negatives < config.min_negative_clips:
-        detail = f" ({len(skipped)} clips skipped: near silent, duplicate or without speech)"
-        raise InvalidInput(
-            f"Dataset {dataset_id!r} has {positives} usable positive and {negatives} usable "
-            f"negative + noise clips{detail if skipped else ''}; training needs at least "
-            f"{config.min_positive_clips} positive and {config.min_negative_clips} "
-            "negative + noise. Record or import more clips."
-        )
     train, val = speaker_split(examples, config.val_fraction, config.seed)
     background = [e.samples for e in train if e.label == "noise"]
     for folder in noise_dirs:
         background += read_folder_audio(folder)
     rirs = [clip for folder in rir_dirs for clip in read_folder_audio(folder)]
     digest = hashlib.sha256()
-    skipped_ids = {s.clip_id for s in skipped}
     for clip in clips:
-        if clip.id not in skipped_ids:
+        if clip.id in usable:
             digest.update(f"{clip.sha256}:{clip.label}\n".encode())
     capture_clips = [e.clip_id for e in examples if e.source == "capture"]
     with registry.sessions() as session:
@@ -211,7 +188,8 @@ def prepare_data(
         val=val,
         background=background,
         rirs=rirs,
-        skipped=skipped,
+        skipped=gate.skipped,
+        doubted=gate.doubted,
         dataset_sha256=digest.hexdigest(),
         captured_by=captured_by,
     )

@@ -179,6 +179,8 @@ def train(
         eval_negatives += read_folder_audio(folder)
     for skipped in data.skipped:
         log.line(f"skipped clip {skipped.clip_id}: {skipped.reason}")
+    for doubted in data.doubted:
+        log.line(f"positive clip {doubted.clip_id}: {doubted.reason}")
     log.line(
         f"background noise: {_minutes(data.background)} (dataset + {len(noise_dirs)} folders); "
         f"room impulse responses: {len(data.rirs) or 'synthetic'}; held-out negatives: "
@@ -474,6 +476,7 @@ def build_metadata(
             },
             "val": {label: data.count("val", label) for label in ("positive", "negative", "noise")},
             "skipped": [{"clip_id": s.clip_id, "reason": s.reason} for s in data.skipped],
+            "vad_doubted": [{"clip_id": s.clip_id, "reason": s.reason} for s in data.doubted],
         },
         "dataset_sha256": data.dataset_sha256,
         "config": config.model_dump(mode="json"),
