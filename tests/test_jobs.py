@@ -140,6 +140,7 @@ def test_job_runs_through_all_stages_live_and_its_artifacts_download(
 def test_bless_repoints_current_atomically(
     service: Service, api: httpx.Client, worker: Worker
 ) -> None:
+    earlier = [job["id"] for job in api.get("/jobs").json()]
     first, second = submit(api, epochs=1), submit(api, epochs=1)  # two at once: run in turn
     jobs = [
         wait_for(api, j, lambda job: job["status"] in ("succeeded", "failed"))
@@ -147,10 +148,16 @@ def test_bless_repoints_current_atomically(
     ]
     assert [j["status"] for j in jobs] == ["succeeded", "succeeded"]
     assert jobs[0]["finished_at"] <= jobs[1]["started_at"]  # one worker, one job at a time
-    assert api.get("/models/current").json()["job"]["id"] == second
-    assert api.post(f"/jobs/{first}/bless").status_code == 200
-    assert os.readlink(service.data_dir / "models" / "current").endswith(f"{first}/export")
-    assert api.get("/models/current").json()["job"]["id"] == first
+    # Auto-bless took the second only if it was at least as good on the same audio.
+    now = api.get("/models/current").json()["job"]["id"]
+    comparison = jobs[1]["metrics"]["comparison"]
+    assert comparison is not None and comparison["current_job_id"] in (first, *earlier)
+    assert (now == second) == comparison["at_least_as_good"]
+    assert jobs[1]["metrics"]["not_better_than_current"] == (not comparison["at_least_as_good"])
+    other = second if now != second else first
+    assert api.post(f"/jobs/{other}/bless").status_code == 200  # the operator promotes
+    assert os.readlink(service.data_dir / "models" / "current").endswith(f"{other}/export")
+    assert api.get("/models/current").json()["job"]["id"] == other
 
 
 def test_try_scores_a_recording_as_the_detector_would_through_both_doors(

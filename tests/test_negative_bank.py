@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import TINY_HEAD, computer_registry, run_cli, service_env, shared
+from waketrain.jobs.queue import current_job_id
+from waketrain.jobs.worker import WorkerOptions, train_here
 from waketrain.runtime.speech_embedding import SpeechEmbedder
 from waketrain.store.errors import InvalidInput
 from waketrain.store.layout import Layout
@@ -150,4 +152,29 @@ def test_a_job_calibrates_its_threshold_on_imported_features(tmp_path: Path) -> 
     assert at_half["fa_per_hour"] * metrics["negative_hours"] >= 15  # the clips were heard
     assert "from the negative bank" in result.metadata["threshold_note"]
     assert metrics["fa_per_hour_upper"] > metrics["fa_per_hour"]
+    registry.close()
+
+
+def test_a_worse_model_is_kept_but_does_not_replace_the_current_one(tmp_path: Path) -> None:
+    registry = computer_registry(tmp_path / "registry", {"wake/snowboy": 45})
+    NegativeBank(registry.layout).add([shared(DIGITS)], "digits", "speech")
+    options = WorkerOptions(heartbeat_seconds=1.0)
+    good = TINY_HEAD | {"synth.use": "off"}
+    first = train_here(registry, "computer", good, "t", options)
+    assert first.metrics and first.metrics["comparison"] is None  # nothing to compare with
+    assert current_job_id(registry) == first.id
+
+    untrained = good | {"epochs": 1, "lr": 1e-7}  # as good as no training at all
+    second = train_here(registry, "computer", untrained, "t", options)
+    assert second.status == "succeeded" and second.metrics is not None
+    comparison = second.metrics["comparison"]
+    assert comparison["current_job_id"] == first.id and not comparison["at_least_as_good"]
+    assert comparison["new"]["frr"] > comparison["current"]["frr"]
+    assert comparison["hours"] > 0.1  # the held-out clips and the bank's calibration stream
+    assert second.metrics["not_better_than_current"] is True
+    assert current_job_id(registry) == first.id  # kept, not made current
+
+    again = train_here(registry, "computer", good, "t", options)  # the same job as the first
+    assert again.metrics and again.metrics["comparison"]["at_least_as_good"]
+    assert current_job_id(registry) == again.id
     registry.close()

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="A running job silent this long is recovered."
     )
     auto_bless: bool = Field(
-        default=True, description="Make each newly succeeded job's model the current one."
+        default=True,
+        description="Make a newly succeeded job's model the current one when it is at least as "
+        "good as the current model on the same audio (else it is kept, marked not better).",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     gc_interval_hours: float = Field(
@@ -98,6 +100,12 @@ class Settings(BaseSettings):
         description="Long negative audio (speech, TV, household sound; ':'-separated) every job "
         "streams, beside its held-out clips, to measure false accepts per hour and set its "
         "threshold. Never trained on.",
+    )
+    negatives_import_dirs: FolderList = Field(
+        default=(),
+        description="Folders (':'-separated, e.g. a mounted drive) under which the web UI may "
+        "add audio on the server's disk to the negative bank; none by default (upload instead, "
+        "or use waketrain negatives add).",
     )
 
     deploy_host: str | None = Field(
@@ -166,14 +174,16 @@ class Settings(BaseSettings):
         description="Model the detector on the board loads (normally the `current` symlink).",
     )
 
-    @field_validator("noise_dirs", "rir_dirs", "eval_negative_dirs", mode="before")
+    @field_validator(
+        "noise_dirs", "rir_dirs", "eval_negative_dirs", "negatives_import_dirs", mode="before"
+    )
     @classmethod
     def _split_folders(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
         return value
 
-    @field_validator("noise_dirs", "rir_dirs", "eval_negative_dirs")
+    @field_validator("noise_dirs", "rir_dirs", "eval_negative_dirs", "negatives_import_dirs")
     @classmethod
     def _folders_exist(cls, folders: tuple[Path, ...]) -> tuple[Path, ...]:
         missing = [str(folder) for folder in folders if not folder.is_dir()]

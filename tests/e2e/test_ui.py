@@ -185,6 +185,12 @@ def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: S
     expect(det).to_be_visible()
     minutes = page.get_by_test_id("model-negative-minutes").first
     expect(minutes).to_have_text(re.compile(r"^\d+\.\d min, the audio false accepts per hour"))
+    # Every false-accept figure says what it rests on: the count, the audio, the 95 % bound.
+    honest = re.compile(r"^\d+ in (\d+ s|\d+\.\d+ (min|h)) \(< \d+(\.\d)?/h\)$")
+    expect(row.get_by_test_id("model-fa")).to_have_text(honest)
+    expect(page.get_by_test_id("model-fa-target").first).to_contain_text(
+        re.compile(r"more negative audio .* would decide it|met: false accepts|not met")
+    )
     loaded = "(img) => img.complete && img.naturalWidth > 0"
     page.wait_for_function(loaded, arg=det.element_handle())
     job_id = row.get_attribute("data-job-id")
@@ -193,6 +199,47 @@ def test_models_view_shows_the_det_curve_and_downloads(page: Page, ui_service: S
     board_bundle = page.get_by_test_id("model-download-board-bundle").first
     assert board_bundle.get_attribute("href") == f"/jobs/{job_id}/deploy-bundle"
     screenshot(page, "06-models")
+
+
+def test_a_new_model_replaces_the_current_one_only_when_at_least_as_good(
+    page: Page, ui_service: Service
+) -> None:
+    page.get_by_test_id("tab-models").click()
+    current = page.locator('[data-testid="model-row"]:has([data-testid="model-current-badge"])')
+    current_id = current.get_attribute("data-job-id")
+    if not page.get_by_test_id("train-overrides").is_visible():
+        page.get_by_test_id("train-advanced").click()
+    page.get_by_test_id("train-overrides").fill(json.dumps(TINY | {"epochs": 1, "lr": 1e-7}))
+    page.get_by_test_id("train-button").click()
+    status = page.get_by_test_id("training-status")
+    expect(status).to_have_text(re.compile("succeeded|failed|cancelled"), timeout=TRAINING_SECONDS)
+    expect(status).to_have_text("succeeded")
+    page.get_by_test_id("training-close").click()
+
+    page.get_by_test_id("tab-models").click()
+    rows = page.locator('[data-testid="model-row"][data-status="succeeded"]')
+    expect(rows).to_have_count(2)
+    new = page.locator(
+        f'[data-testid="model-row"][data-status="succeeded"]:not([data-job-id="{current_id}"])'
+    )
+    new_id = new.get_attribute("data-job-id") or ""
+    job = page.request.get(f"/jobs/{new_id}").json()
+    comparison = job["metrics"]["comparison"]
+    assert comparison["current_job_id"] == current_id
+    new.get_by_test_id("model-expand").click()
+    shown = page.get_by_test_id("model-comparison").last
+    if comparison["at_least_as_good"]:  # the tiny models here differ by chance
+        expect(new.get_by_test_id("model-current-badge")).to_be_visible()
+        expect(shown).to_contain_text("at least as good")
+    else:
+        expect(new.get_by_test_id("model-not-better")).to_be_visible()
+        expect(rows.filter(has=page.get_by_test_id("model-current-badge"))).to_have_attribute(
+            "data-job-id", current_id or ""
+        )
+        expect(shown).to_contain_text("not better, so it did not replace the current model")
+    expect(shown).to_contain_text(f"same {comparison['positives']} held-out positives")
+    screenshot(page, "06b-against-current")
+    page.request.post(f"/jobs/{current_id}/bless", headers={"X-Requested-With": "waketrain"})
 
 
 def test_apply_training_ships_the_model_to_the_board(page: Page, board: Board) -> None:

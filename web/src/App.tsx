@@ -9,6 +9,7 @@ import { LoginPage } from "./components/LoginPage";
 import { Dashboard } from "./components/dashboard/Dashboard";
 import { DatasetPage } from "./components/dataset/DatasetPage";
 import { JobNotifier } from "./components/JobNotifier";
+import { NegativeBankPage } from "./components/NegativeBankPage";
 
 type Session = { state: "checking" } | { state: "anonymous" } | { state: "signed-in"; me: Me };
 
@@ -64,6 +65,7 @@ function Routes() {
     return <DatasetPage key={datasetId} datasetId={datasetId} params={route.params} />;
   }
   if (route.path === "/" || route.path === "") return <Dashboard />;
+  if (route.path === "/negatives") return <NegativeBankPage />;
   return (
     <div className="empty-state">
       <h2>Page not found</h2>

@@ -26,8 +26,58 @@ export interface JobMetrics {
   threshold?: number;
   target_met?: boolean;
   negative_hours?: number;
+  false_accepts?: number;
+  fa_per_hour_upper?: number;
+  hours_to_decide?: number;
+  calibration_hours?: number;
+  comparison?: ModelComparison | null;
+  not_better_than_current?: boolean;
   model_id?: string;
   [key: string]: unknown;
+}
+
+export interface Standing {
+  threshold: number;
+  frr: number;
+  false_accepts: number;
+}
+
+// The new model against the current one, both streamed over the same audio.
+export interface ModelComparison {
+  current_job_id: string;
+  positives: number;
+  hours: number;
+  current: Standing;
+  new: Standing;
+  at_least_as_good: boolean;
+}
+
+export type NegativeKind = "speech" | "music" | "tv" | "room" | "noise" | "mixed";
+export const NEGATIVE_KINDS: NegativeKind[] = ["speech", "music", "tv", "room", "noise", "mixed"];
+
+export interface NegativeSet {
+  id: string;
+  kind: NegativeKind;
+  created: string;
+  hours: number;
+  files: number;
+}
+
+export interface BankImport {
+  id: string;
+  set_id: string;
+  kind: NegativeKind;
+  state: "queued" | "running" | "done" | "failed";
+  file: string | null;
+  done_seconds: number;
+  total_seconds: number;
+  message: string | null;
+}
+
+export interface NegativeBank {
+  sets: NegativeSet[];
+  hours: number;
+  imports: BankImport[];
 }
 
 export interface LastJob {
@@ -381,6 +431,18 @@ export const api = {
     request<CaptureRecord>("POST", `/captures/${enc(captureId)}/review`, { verdict }),
   deleteCaptures: (datasetId: string, status: "unreviewed" | "discarded") =>
     request<{ deleted: number }>("POST", `/datasets/${enc(datasetId)}/captures/delete`, { status }),
+
+  negativeBank: () => request<NegativeBank>("GET", "/negatives"),
+  uploadNegatives: (files: File[], setId: string, kind: NegativeKind) => {
+    const form = new FormData();
+    for (const file of files) form.append("files", file, file.name);
+    form.append("set_id", setId);
+    form.append("kind", kind);
+    return request<BankImport>("POST", "/negatives/uploads", undefined, form);
+  },
+  importNegatives: (path: string, setId: string | null, kind: NegativeKind) =>
+    request<BankImport>("POST", "/negatives/imports", { paths: [path], set_id: setId, kind }),
+  removeNegativeSet: (setId: string) => request<NegativeSet>("DELETE", `/negatives/${enc(setId)}`),
 
   train: (datasetId: string, overrides: Record<string, unknown>) =>
     request<JobRecord>("POST", "/train", { dataset_id: datasetId, config_overrides: overrides }),

@@ -44,6 +44,30 @@ export function formatNumber(value: number | null | undefined, digits = 2): stri
   return value.toFixed(digits);
 }
 
+// A false-accept figure with what it rests on: "0 in 0.21 h (< 14/h)". Older jobs, whose
+// metrics have no count, show the bare rate.
+export function formatFalseAccepts(m: {
+  fa_per_hour?: number;
+  false_accepts?: number;
+  negative_hours?: number;
+  fa_per_hour_upper?: number;
+}): string {
+  if (typeof m.false_accepts !== "number" || typeof m.negative_hours !== "number") {
+    return `${formatNumber(m.fa_per_hour, 2)}/h`;
+  }
+  const bound = m.fa_per_hour_upper ?? Number.NaN;
+  return `${m.false_accepts} in ${formatHours(m.negative_hours)} (< ${formatRate(bound)}/h)`;
+}
+
+export function formatHours(hours: number): string {
+  if (hours < 1 / 60) return `${Math.round(hours * 3600)} s`;
+  return hours < 1 ? `${(hours * 60).toFixed(1)} min` : `${hours.toFixed(2)} h`;
+}
+
+function formatRate(rate: number): string {
+  return rate < 10 ? formatNumber(rate, 1) : formatNumber(rate, 0);
+}
+
 export function formatMinutes(minutes: number): string {
   return minutes < 10 ? minutes.toFixed(1) : minutes.toFixed(0);
 }

@@ -21,11 +21,13 @@ from waketrain.api.routers import (
     docs,
     jobs,
     metrics,
+    negatives,
     recordings,
     status,
     ui,
 )
 from waketrain.deploy.service import fail_interrupted_deployments
+from waketrain.jobs.bank_imports import BankImports
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -54,11 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = started.registry
         app.state.analyzer = QualityAnalyzer(started.registry)
         app.state.analyzer.start()
+        app.state.bank_imports = BankImports(started.registry)
+        app.state.bank_imports.start()
         log.info("service started", data_dir=str(started.registry.layout.root))
         try:
             yield
         finally:
             app.state.analyzer.stop()
+            app.state.bank_imports.stop()
             started.registry.close()
 
     app = FastAPI(
@@ -80,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics(lambda: getattr(app.state, "registry", None))
     # Added last, so outermost: it also sees (and times) what the size limit refuses.
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
-    routers = (status, auth, datasets, recordings, captures, jobs, deploy, metrics, docs, ui)
+    routers = (
+        status, auth, datasets, recordings, captures, jobs, negatives, deploy, metrics, docs, ui
+    )  # fmt: skip
     for module in routers:
         app.include_router(module.router)
     ui.mount_assets(app)

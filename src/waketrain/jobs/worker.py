@@ -133,10 +133,12 @@ def run_job(
         for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
                     "fa_per_hour_upper", "hours_to_decide", "calibration_hours")
     }  # fmt: skip
-    for key in ("threshold", "target_met", "model_id", "timings_seconds"):
+    for key in ("threshold", "target_met", "model_id", "timings_seconds", "comparison"):
         summary[key] = metadata[key]
+    comparison = metadata["comparison"]
+    summary["not_better_than_current"] = bool(comparison and not comparison["at_least_as_good"])
     queue.finish_job(registry, job.id, "succeeded", metrics=summary, export_dir=export_dir)
-    if options.auto_bless:
+    if options.auto_bless and not summary["not_better_than_current"]:
         queue.bless_job(registry, job.id, actor=worker_id)
     return "succeeded"
 

@@ -30,6 +30,8 @@ class ExportedModel:
     params: StreamingParams
     score_audio: Callable[[np.ndarray], np.ndarray]  # recording -> smoothed score per hop
     stream: Callable[[], ChunkScorer]  # a fresh live scorer, starting from silence
+    # oww_head only: raw scores of (n, 16, 96) embedding windows, as the board scores them
+    score_windows: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def threshold(self) -> float:
@@ -52,6 +54,7 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
             params,
             score_audio=partial(head.score_stream, params=params),
             stream=partial(OwwHeadStream, head, params),
+            score_windows=head.score_embeddings,
         )
     encoder_path = export_dir / ENCODER_FILE
     if encoder_path.exists() and params.hop_samples % FRAME_HOP_SAMPLES == 0:

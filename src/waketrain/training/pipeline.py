@@ -32,6 +32,7 @@ from waketrain.training.bank_use import (
     audio_calibration_scores,
     oww_calibration_scores,
 )
+from waketrain.training.comparison import Scorer, compare_with_current
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
 from waketrain.training.evaluate import (
@@ -253,10 +254,11 @@ def train(
         calibration, calibration_hours = audio_calibration_scores(
             bank, plan.calibration, exported.score_audio
         )
+    positive_stream = frame_positives(val_positives, val_background, config.seed, JOB_FRAME_SNRS_DB)
     evaluation = evaluate_streaming(
         exported.score_audio,
         exported.params,
-        frame_positives(val_positives, val_background, config.seed, JOB_FRAME_SNRS_DB),
+        positive_stream,
         eval_negatives,
         config.target_fa_per_hour,
         config.frr_tolerance,
@@ -271,6 +273,23 @@ def train(
         frr=evaluation.frr,
         fa_per_hour=evaluation.fa_per_hour,
     )
+    comparison = compare_with_current(
+        registry.layout.models / "current",
+        Scorer(exported.score_audio, exported.score_windows, exported.params, evaluation.threshold),
+        positive_stream,
+        eval_negatives,
+        bank,
+        plan.calibration,
+    )
+    if comparison is not None:
+        c, n = comparison.current, comparison.new
+        verdict = "at least as good" if comparison.at_least_as_good else "not better"
+        log.line(
+            f"against the current model (job {comparison.current_job_id}) on the same "
+            f"{comparison.positives} positives and {comparison.hours:.2f} h of negatives: "
+            f"FRR {n.frr:.1%} vs {c.frr:.1%}, false accepts {n.false_accepts} vs "
+            f"{c.false_accepts}: {verdict}"
+        )
     # The loop's own figure: false wakes captured on the board that this job did not train on.
     held_out_false_wakes = [e.samples for e in data.captures("val") if e.label == "negative"]
     captured_fired = clips_that_fire(
@@ -298,6 +317,7 @@ def train(
         job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
     metadata["training_device"] = describe_device(device, fitting.amp)
+    metadata["comparison"] = comparison.as_dict() if comparison else None
     metadata["data"]["negative_bank"] = {
         "calibration_hours": round(plan.calibration_hours, 4),
         "training_hours": round(plan.training_hours, 4) if config.backend == "oww_head" else 0,

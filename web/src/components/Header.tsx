@@ -13,6 +13,9 @@ export function Header({ me, onLogout }: { me: Me; onLogout: () => void }) {
       </a>
       <nav className="header-nav">
         <a href="#/">Datasets</a>
+        <a href="#/negatives" data-testid="nav-negatives">
+          Negative bank
+        </a>
       </nav>
       <div className="header-right">
         <span

@@ -1,5 +1,5 @@
 import type { DatasetSummary } from "../../api";
-import { formatMinutes, formatNumber, formatPercent } from "../../format";
+import { formatFalseAccepts, formatMinutes, formatNumber, formatPercent } from "../../format";
 import { datasetHref } from "../../router";
 import { BalanceBar } from "../BalanceBar";
 import { CapturesToReview } from "../CapturesToReview";
@@ -69,7 +69,7 @@ function LastModel({ dataset }: { dataset: DatasetSummary }) {
     const m = job.metrics ?? {};
     return (
       <>
-        FRR {formatPercent(m.frr)} · {formatNumber(m.fa_per_hour, 2)} FA/h
+        FRR {formatPercent(m.frr)} · false accepts {formatFalseAccepts(m)}
       </>
     );
   }

@@ -1,6 +1,15 @@
 import { useEffect, useRef, useState } from "react";
-import { urls, type JobRecord } from "../../../api";
-import { formatDateTime, formatNumber, formatPercent, formatSpan, shortId, spanBetween } from "../../../format";
+import { urls, type JobMetrics, type JobRecord, type ModelComparison } from "../../../api";
+import {
+  formatDateTime,
+  formatFalseAccepts,
+  formatHours,
+  formatNumber,
+  formatPercent,
+  formatSpan,
+  shortId,
+  spanBetween,
+} from "../../../format";
 import { Lightbox } from "./Lightbox";
 
 const COLUMN_COUNT = 10;
@@ -46,6 +55,15 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
               current
             </span>
           )}
+          {!isCurrent && m.not_better_than_current && (
+            <span
+              className="badge warn"
+              data-testid="model-not-better"
+              title="Not made current: on the same audio it was not at least as good as the current model. Details compare them; Make current promotes it anyway."
+            >
+              not better than current
+            </span>
+          )}
         </td>
         <td>
           <span className={`status-pill ${job.status}`}>{job.status}</span>
@@ -54,9 +72,11 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
         <td className="nowrap">{formatDateTime(job.created_at)}</td>
         <td className="num">{formatSpan(duration)}</td>
         <td className="num">{succeeded ? formatPercent(m.frr) : "—"}</td>
-        <td className="num">{succeeded ? formatNumber(m.fa_per_hour, 2) : "—"}</td>
+        <td className="num" data-testid="model-fa">
+          {succeeded ? formatFalseAccepts(m) : "—"}
+        </td>
         <td className="num">{succeeded ? formatNumber(m.auc, 3) : "—"}</td>
-        <td className="num">{typeof m.threshold === "number" ? formatNumber(m.threshold, 3) : "—"}</td>
+        <td className="num">{typeof m.threshold === "number" ? formatThreshold(m.threshold) : "—"}</td>
         <td className="files">
           {succeeded ? (
             <>
@@ -118,6 +138,44 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
   );
 }
 
+// Thresholds of a head over speech embeddings sit near 1: enough digits to tell them apart.
+function formatThreshold(threshold: number): string {
+  return threshold > 0.999 ? threshold.toPrecision(6) : formatNumber(threshold, 3);
+}
+
+function targetOf(job: JobRecord): number {
+  const target = (job.config as { target_fa_per_hour?: unknown } | null)?.target_fa_per_hour;
+  return typeof target === "number" ? target : 1;
+}
+
+function TargetVerdict({ m, target }: { m: JobMetrics; target: number }) {
+  const figure = formatFalseAccepts(m);
+  if (m.target_met) return <>met: false accepts {figure}, within {target}/h</>;
+  const undecided = typeof m.fa_per_hour === "number" && m.fa_per_hour <= target;
+  if (undecided && typeof m.hours_to_decide === "number") {
+    return (
+      <>
+        not shown yet: false accepts {figure} cannot tell {target}/h apart. About{" "}
+        {formatHours(m.hours_to_decide)} more negative audio (television, talk, music) would decide
+        it: add it to the negative bank (<code>waketrain negatives add FOLDER</code>) and train again.
+      </>
+    );
+  }
+  return <>not met: false accepts {figure}, above {target}/h. Add negative audio and train again.</>;
+}
+
+function ComparisonText({ comparison: c }: { comparison: ModelComparison }) {
+  return (
+    <>
+      on the same {c.positives} held-out positives and {formatHours(c.hours)} of negatives, each at its
+      own threshold: misses {formatPercent(c.new.frr)} (current {formatPercent(c.current.frr)}), false
+      accepts {c.new.false_accepts} (current {c.current.false_accepts}) against job{" "}
+      <code>{shortId(c.current_job_id)}</code>:{" "}
+      {c.at_least_as_good ? "at least as good" : "not better, so it did not replace the current model"}
+    </>
+  );
+}
+
 function JobDetails({
   job,
   onEnlarge,
@@ -150,7 +208,17 @@ function JobDetails({
             {typeof m.target_met === "boolean" && (
               <>
                 <dt>FA target</dt>
-                <dd>{m.target_met ? "met" : "not met on the held-out audio"}</dd>
+                <dd data-testid="model-fa-target">
+                  <TargetVerdict m={m} target={targetOf(job)} />
+                </dd>
+              </>
+            )}
+            {m.comparison && (
+              <>
+                <dt>Against current</dt>
+                <dd data-testid="model-comparison">
+                  <ComparisonText comparison={m.comparison} />
+                </dd>
               </>
             )}
             {typeof m.negative_hours === "number" && (
@@ -159,6 +227,9 @@ function JobDetails({
                 <dd data-testid="model-negative-minutes">
                   {formatNumber(m.negative_hours * 60, 1)} min, the audio false accepts per hour
                   were measured on
+                  {typeof m.calibration_hours === "number" && m.calibration_hours > 0 && (
+                    <> ({formatHours(m.calibration_hours)} of it from the negative bank)</>
+                  )}
                 </dd>
               </>
             )}

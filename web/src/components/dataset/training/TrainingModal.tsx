@@ -9,7 +9,7 @@ import {
   type Stage,
 } from "../../../api";
 import { useEvents } from "../../../events";
-import { formatNumber, formatPercent, formatSpan, shortId, stageLabel } from "../../../format";
+import { formatFalseAccepts, formatNumber, formatPercent, formatSpan, shortId, stageLabel } from "../../../format";
 import { useInterval } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 import { updateParams } from "../../../router";
@@ -201,7 +201,7 @@ function FinalOutcome({ job }: { job: JobRecord }) {
       {job.status === "succeeded" && (
         <span>
           {" "}
-          — FRR {formatPercent(m.frr)}, {formatNumber(m.fa_per_hour, 2)} FA/h, AUC {formatNumber(m.auc, 3)}
+          — FRR {formatPercent(m.frr)}, false accepts {formatFalseAccepts(m)}, AUC {formatNumber(m.auc, 3)}
           {typeof m.threshold === "number" && <>, threshold {formatNumber(m.threshold, 3)}</>}.{" "}
           <button className="link" onClick={() => updateParams({ tab: "models", highlight: job.id }, false)}>
             See it in Models
