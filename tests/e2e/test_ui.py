@@ -294,3 +294,25 @@ def test_try_it_scores_a_browser_recording_with_the_current_model(page: Page) ->
     expect(page.get_by_test_id("try-chart")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("try-result")).to_contain_text(re.compile("fire", re.I))
     screenshot(page, "08-try")
+
+
+def test_the_negative_bank_page_adds_uploads_and_removes_sets(page: Page) -> None:
+    page.get_by_test_id("nav-negatives").click()
+    expect(page.get_by_test_id("negative-bank")).to_be_visible()
+    page.get_by_test_id("bank-set-id").fill("kitchen-tv")
+    page.get_by_test_id("bank-kind").select_option("tv")
+    files = sorted(shared("speech/two_speakers").glob("*.flac"))[:2]
+    page.get_by_test_id("bank-files").set_input_files([str(f) for f in files])
+    page.get_by_test_id("bank-upload").click()
+    done = page.locator('[data-testid="bank-import"][data-state="done"]')
+    expect(done).to_contain_text("added 2 files", timeout=60_000)
+    row = page.locator('[data-testid="bank-set"][data-set-id="kitchen-tv"]')
+    expect(row).to_contain_text("tv")
+    expect(page.get_by_test_id("bank-hours")).to_have_text(re.compile(r"^\d+ s$"))
+    page.get_by_test_id("bank-path").fill("/etc")
+    page.get_by_test_id("bank-add-folder").click()
+    expect(page.get_by_test_id("bank-error")).to_contain_text("WAKETRAIN_NEGATIVES_IMPORT_DIRS")
+    screenshot(page, "09-negative-bank")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_test_id("bank-remove").click()
+    expect(row).to_have_count(0)

@@ -90,6 +90,21 @@ def audio_calibration_scores(
     return streams, sum(s.source.seconds for s in with_audio) / 3600
 
 
+def calibration_scores(
+    bank: NegativeBank,
+    sources: list[BankFeatures],
+    score_windows: ScoreWindows | None,
+    score_audio: Callable[[np.ndarray], np.ndarray],
+    params: StreamingParams,
+) -> tuple[list[np.ndarray], float]:
+    """Score streams of the calibration sources and their hours, by the model's own path:
+    embedding windows for a head over speech embeddings, the audio for any other model."""
+    if score_windows is not None:
+        hours = sum(s.source.seconds for s in sources) / 3600
+        return oww_calibration_scores(sources, score_windows, params), hours
+    return audio_calibration_scores(bank, sources, score_audio)
+
+
 class HardNegativeMiner:
     """Bank windows for each epoch: some at random, the rest those the model scores highest."""
 

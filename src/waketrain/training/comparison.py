@@ -17,7 +17,7 @@ import numpy as np
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.streaming import StreamingParams
-from waketrain.training.bank_use import audio_calibration_scores, oww_calibration_scores
+from waketrain.training.bank_use import calibration_scores
 from waketrain.training.evaluate import PositiveStream, detected, trigger_times
 from waketrain.training.negative_bank import BankFeatures, NegativeBank
 
@@ -69,10 +69,7 @@ def standing(
     p, threshold = model.params, model.threshold
     times = trigger_times(model.score_audio(positives.audio), threshold, p)
     hits = detected(times, positives.spans, p.window_samples / p.sample_rate)
-    if model.score_windows is not None:
-        streams = oww_calibration_scores(sources, model.score_windows, p)
-    else:
-        streams, _ = audio_calibration_scores(bank, sources, model.score_audio)
+    streams, _ = calibration_scores(bank, sources, model.score_windows, model.score_audio, p)
     streams.append(model.score_audio(negatives))
     fired = sum(len(trigger_times(s, threshold, p)) for s in streams)
     return Standing(threshold, float(1 - hits.mean()) if len(hits) else 1.0, fired)

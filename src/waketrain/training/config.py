@@ -84,7 +84,7 @@ class BankConfig(BaseModel):
         "job) that only calibrate the threshold and are never trained on.",
     )
     windows_per_epoch: int = Field(
-        default=4000, ge=0, le=200_000, description="Bank windows added to each epoch (oww_head)."
+        default=12_000, ge=0, le=200_000, description="Bank windows added to each epoch (oww_head)."
     )
     hard_share: float = Field(
         default=0.5,
@@ -136,11 +136,12 @@ class TrainConfig(BaseModel):
     )
     target_fa_per_hour: float = Field(default=1.0, gt=0, le=100)
     frr_tolerance: float = Field(
-        default=0.05,
+        default=0.0,
         ge=0,
         le=0.5,
         description="False rejects the threshold may add above the lowest reachable, for "
-        "margin against false accepts the few held-out negatives did not contain.",
+        "margin against false accepts that short negative audio did not contain; with hours "
+        "in the negative bank the calibration stream holds the false accepts instead.",
     )
     capture_negative_weight: float = Field(
         default=3.0,

@@ -26,12 +26,7 @@ from waketrain.store.files import atomic_write_json
 from waketrain.store.models import utcnow
 from waketrain.store.registry import Registry
 from waketrain.synth.generate import SyntheticSet, synthesize
-from waketrain.training.bank_use import (
-    BankPlan,
-    HardNegativeMiner,
-    audio_calibration_scores,
-    oww_calibration_scores,
-)
+from waketrain.training.bank_use import BankPlan, HardNegativeMiner, calibration_scores
 from waketrain.training.comparison import Scorer, compare_with_current
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
@@ -245,15 +240,9 @@ def train(
     exported = fitting.export(onnx_path)
     val_positives = [e.samples for e in data.val if e.label == "positive"]
     val_background = [e.samples for e in data.val if e.label == "noise"] or eval_negatives
-    if exported.score_windows is not None:
-        calibration = oww_calibration_scores(
-            plan.calibration, exported.score_windows, exported.params
-        )
-        calibration_hours = plan.calibration_hours
-    else:
-        calibration, calibration_hours = audio_calibration_scores(
-            bank, plan.calibration, exported.score_audio
-        )
+    calibration, calibration_hours = calibration_scores(
+        bank, plan.calibration, exported.score_windows, exported.score_audio, exported.params
+    )
     positive_stream = frame_positives(val_positives, val_background, config.seed, JOB_FRAME_SNRS_DB)
     evaluation = evaluate_streaming(
         exported.score_audio,

@@ -60,52 +60,52 @@ export function NegativeBankPage() {
       {error && <p className="form-error">{error}</p>}
       {bank && (
         <div className="table-wrap">
-        <table className="data-table" data-testid="bank-sets">
-          <thead>
-            <tr>
-              <th>Set</th>
-              <th>Kind</th>
-              <th className="num">Audio</th>
-              <th className="num">Files</th>
-              <th>Added</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {bank.sets.map((s) => (
-              <tr key={s.id} data-testid="bank-set" data-set-id={s.id}>
-                <td>
-                  <code>{s.id}</code>
-                </td>
-                <td>{s.kind}</td>
-                <td className="num">{formatHours(s.hours)}</td>
-                <td className="num">{s.files}</td>
-                <td className="nowrap">{formatDateTime(s.created)}</td>
-                <td className="actions">
-                  <button className="btn ghost small" data-testid="bank-remove" onClick={() => void remove(s.id)}>
-                    Remove
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {bank.sets.length === 0 && (
+          <table className="data-table" data-testid="bank-sets">
+            <thead>
               <tr>
-                <td colSpan={6} className="muted">
-                  The bank is empty: jobs measure false accepts on their own negative clips only.
-                </td>
+                <th>Set</th>
+                <th>Kind</th>
+                <th className="num">Audio</th>
+                <th className="num">Files</th>
+                <th>Added</th>
+                <th />
               </tr>
-            )}
-          </tbody>
-          <tfoot>
-            <tr>
-              <td colSpan={2}>Total</td>
-              <td className="num" data-testid="bank-hours">
-                {formatHours(bank.hours)}
-              </td>
-              <td colSpan={3} />
-            </tr>
-          </tfoot>
-        </table>
+            </thead>
+            <tbody>
+              {bank.sets.map((s) => (
+                <tr key={s.id} data-testid="bank-set" data-set-id={s.id}>
+                  <td>
+                    <code>{s.id}</code>
+                  </td>
+                  <td>{s.kind}</td>
+                  <td className="num">{formatHours(s.hours)}</td>
+                  <td className="num">{s.files}</td>
+                  <td className="nowrap">{formatDateTime(s.created)}</td>
+                  <td className="actions">
+                    <button className="btn ghost small" data-testid="bank-remove" onClick={() => void remove(s.id)}>
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+              ))}
+              {bank.sets.length === 0 && (
+                <tr>
+                  <td colSpan={6} className="muted">
+                    The bank is empty: jobs measure false accepts on their own negative clips only.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+            <tfoot>
+              <tr>
+                <td colSpan={2}>Total</td>
+                <td className="num" data-testid="bank-hours">
+                  {formatHours(bank.hours)}
+                </td>
+                <td colSpan={3} />
+              </tr>
+            </tfoot>
+          </table>
         </div>
       )}
       {bank && bank.imports.length > 0 && <ImportList imports={bank.imports} />}
