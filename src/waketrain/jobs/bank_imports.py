@@ -60,6 +60,29 @@ class BankImport:
         }
 
 
+def allowed_server_paths(raw: list[str], roots: tuple[Path, ...]) -> list[Path]:
+    """The server paths a web user asked for, each resolved and under one of `roots`."""
+    allowed = [root.resolve() for root in roots]
+    paths, refused = [], []
+    for text in raw:
+        try:
+            path = Path(text).resolve()
+        except (ValueError, OSError):  # a NUL byte, text the file system cannot encode
+            refused.append(repr(text))
+            continue
+        if any(path.is_relative_to(root) for root in allowed):
+            paths.append(path)
+        else:
+            refused.append(str(path))
+    if refused or not paths:
+        names = ", ".join(map(str, allowed)) or "none: the setting is empty"
+        raise InvalidInput(
+            f"{', '.join(refused) or 'no path'}: not under WAKETRAIN_NEGATIVES_IMPORT_DIRS "
+            f"({names}). Set it to the folders the service may read, or upload the files."
+        )
+    return paths
+
+
 class BankImports:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry

@@ -60,7 +60,8 @@ def score_with_current_model(registry: Registry, data: bytes) -> TryResult:
         hop_seconds=model.params.hop_seconds,
         duration_seconds=len(audio) / model.params.sample_rate,
         times=np.round(times, 3).tolist(),
-        scores=np.round(scores.astype(np.float64), 4).tolist(),
+        # Unrounded: thresholds are score values, and a rounded score could fall either side.
+        scores=scores.astype(np.float64).tolist(),
         fired=bool(fired_at),
         detections=fired_at,
     )

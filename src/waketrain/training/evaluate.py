@@ -209,8 +209,11 @@ def candidate_thresholds(
     )
     highest = np.unique(negatives)[-most:].astype(np.float32)
     just_above = np.nextafter(highest, np.float32(np.inf))
-    candidates = np.concatenate([THRESHOLDS, positive_peaks.astype(np.float32), just_above])
-    return np.unique(candidates[(candidates > 0) & (candidates <= 1)].astype(np.float64))
+    # float32 values, as the scores are: the detector, the API and a reader of metadata.json
+    # then agree on which score reaches the threshold.
+    grid = THRESHOLDS.astype(np.float32)
+    candidates = np.concatenate([grid, positive_peaks.astype(np.float32), just_above])
+    return np.unique(candidates[(candidates > 0) & (candidates <= 1)]).astype(np.float64)
 
 
 def clips_that_fire(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from waketrain.api.deps import current_principal, get_registry, upload_budget
-from waketrain.jobs.bank_imports import BankImports
+from waketrain.jobs.bank_imports import BankImports, allowed_server_paths
 from waketrain.store.accounts import Principal
 from waketrain.store.errors import Forbidden, InvalidInput
 from waketrain.store.registry import Registry
@@ -67,15 +68,7 @@ async def import_from_server(
     """Add folders or files under WAKETRAIN_NEGATIVES_IMPORT_DIRS; runs in the background."""
     if not principal.is_admin:
         raise Forbidden("Only an admin may add folders from the server's disk; upload instead.")
-    roots = [root.resolve() for root in registry.settings.negatives_import_dirs]
-    paths = [Path(p).resolve() for p in body.paths]
-    outside = [str(p) for p in paths if not any(p.is_relative_to(root) for root in roots)]
-    if outside:
-        allowed = ", ".join(map(str, roots)) or "none: the setting is empty"
-        raise InvalidInput(
-            f"{', '.join(outside)}: not under WAKETRAIN_NEGATIVES_IMPORT_DIRS ({allowed}). "
-            "Set it to the folders the service may read, or upload the files."
-        )
+    paths = allowed_server_paths(body.paths, registry.settings.negatives_import_dirs)
     set_id = body.set_id or default_set_id(paths[0])
     return imports.submit(paths, set_id, body.kind, principal.username).view()
 
@@ -94,8 +87,9 @@ async def upload_to_bank(
     folder = registry.layout.scratch / f"negatives-upload-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     for i, upload in enumerate(files):
-        name = Path(upload.filename or f"upload-{i}").name or f"upload-{i}"
-        (folder / f"{i:04d}-{name}").write_bytes(await upload.read())
+        # Only the file's content matters: a plain, numbered name on our disk.
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename or "").name)[-80:]
+        (folder / f"{i:04d}-{name or 'upload'}").write_bytes(await upload.read())
     if not files:
         raise InvalidInput("No files were uploaded.")
     return imports.submit([folder], set_id, kind, principal.username, uploaded=folder).view()
