@@ -60,10 +60,7 @@ def fa_upper_bound(false_accepts: int, hours: float) -> float:
 
 def hours_to_decide(false_accepts: int, hours: float, target_fa_per_hour: float) -> float:
     """More hours of negative audio, at the same count, after which the bound meets the target."""
-    from scipy.stats import chi2
-
-    needed = chi2.ppf(CONFIDENCE, 2 * (false_accepts + 1)) / 2 / target_fa_per_hour
-    return max(0.0, float(needed) - hours)
+    return max(0.0, fa_upper_bound(false_accepts, 1.0) / target_fa_per_hour - hours)
 
 
 @dataclass(frozen=True)
