@@ -44,6 +44,7 @@ from waketrain.store.clips import (
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.db import alembic_config
 from waketrain.store.health import dataset_summary
+from waketrain.store.layout import Layout
 from waketrain.store.models import (
     AuditEntry,
     Base,
@@ -57,6 +58,7 @@ from waketrain.store.models import (
 )
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
+from waketrain.training.negative_bank import NegativeBank
 
 TINY = {"backend": "marblenet", "synth.use": "off", "batch_size": 32, "epochs": 1,
         "negatives_per_positive": 1.0, "model.channels": 16, "model.mel_bands": 32}  # fmt: skip
@@ -135,6 +137,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     assert finished.status == "succeeded", finished.error
     build_bundle(registry, job.id)
     (root / "known_hosts").write_text(KNOWN_HOSTS)
+    room = sorted(shared("speech/not_wake_words").glob("*.flac"))[:3]
+    NegativeBank(registry.layout).add(room, "room-tars-pi", "room")
     yield Live(registry, job.id, stale, fresh)
     registry.close()
 
@@ -158,7 +162,8 @@ def test_backup_restores_clips_labels_jobs_audit_and_current_model(
     assert manifest.missing_files == []
     # scratch/ is a cache and transfers/ is opt-in; a finished backup leaves no staging folder.
     assert sorted(p.name for p in backup_dir.iterdir()) == [
-        "artifacts.json", "backup.json", "datasets", "jobs", "known_hosts", "waketrain.db",
+        "artifacts.json", "backup.json", "datasets", "jobs", "known_hosts", "negatives",
+        "waketrain.db",
     ]  # fmt: skip
     assert [p.name for p in backup_dir.parent.iterdir()] == ["b1"]
 
@@ -193,6 +198,13 @@ def test_backup_restores_clips_labels_jobs_audit_and_current_model(
     assert (link / "wake_model.onnx").read_bytes() == (export / "wake_model.onnx").read_bytes()
     for name in ("artifacts.json", "known_hosts"):
         assert (target / name).read_text() == (live.root / name).read_text()
+    bank = NegativeBank(Layout(target))
+    assert bank.sets() == NegativeBank(live.registry.layout).sets()
+    assert len(bank.sets()[0].sources) == 3
+    for source in bank.sets()[0].sources:  # the board's room audio can be had nowhere else
+        for path in source.features.values():
+            relative = Path("negatives", "room-tars-pi", path)
+            assert (target / relative).read_bytes() == (live.root / relative).read_bytes()
     assert [p for p in (target / "scratch").rglob("*") if p.is_file()] == []
     assert list((target / "transfers").iterdir()) == []
 

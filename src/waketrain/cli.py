@@ -702,6 +702,16 @@ def detect(
     board_name: Annotated[
         str | None, typer.Option(help="Board name in each capture (default: the hostname).")
     ] = None,
+    room_audio_every: Annotated[
+        float,
+        typer.Option(
+            help="Minutes between stretches of room audio sent back for the negative bank "
+            "(only stretches with no detection or near miss); 0: none. Needs --capture-dir."
+        ),
+    ] = 0.0,
+    room_audio_seconds: Annotated[
+        float, typer.Option(help="Length of each stretch of room audio, in seconds.")
+    ] = 30.0,
     push_url: Annotated[
         str | None,
         typer.Option(help="Push captures to this service (http:// or https://) in the background."),
@@ -738,8 +748,15 @@ def detect(
         detector = Detector(model, threshold)
         if capture_dir:
             recorder = _capture_recorder(
-                capture_dir, near_miss_fraction, capture_max_mb, board_name, say
+                capture_dir,
+                near_miss_fraction,
+                capture_max_mb,
+                board_name,
+                (room_audio_every * 60, room_audio_seconds),
+                say,
             )
+        elif room_audio_every:
+            raise ValueError("--room-audio-every needs --capture-dir (the spool it is sent from).")
         if push_url:
             if not (capture_dir and push_dataset):
                 raise ValueError("--push-url needs --capture-dir and --push-dataset.")
@@ -767,21 +784,39 @@ def _capture_recorder(
     near_miss_fraction: float,
     max_mb: float,
     board_name: str | None,
+    room_audio: tuple[float, float],  # (seconds between stretches, seconds each); 0: none
     say: Callable[[str], None],
 ) -> CaptureRecorder:
     import socket
 
-    from waketrain.runtime.capture import CaptureRecorder, CaptureSettings
+    from waketrain.runtime.capture import (
+        MAX_ROOM_SECONDS,
+        ROOM_GUARD_SECONDS,
+        CaptureRecorder,
+        CaptureSettings,
+    )
 
     if not 0 < near_miss_fraction < 1:
         raise ValueError(f"--near-miss-fraction must be in (0, 1) (got {near_miss_fraction}).")
     if max_mb <= 0:
         raise ValueError(f"--capture-max-mb must be positive (got {max_mb}).")
+    every, seconds = room_audio
+    if not 0 < seconds <= MAX_ROOM_SECONDS:
+        raise ValueError(
+            f"--room-audio-seconds must be in (0, {MAX_ROOM_SECONDS:g}] (got {seconds:g})."
+        )
+    if every and not every > seconds + ROOM_GUARD_SECONDS:
+        raise ValueError(
+            f"--room-audio-every ({every / 60:g} min) must leave time between stretches of "
+            f"--room-audio-seconds ({seconds:g} s), or be 0 for none."
+        )
     settings = CaptureSettings(
         spool_dir=spool_dir,
         board=board_name or socket.gethostname(),
         near_miss_fraction=near_miss_fraction,
         max_spool_bytes=round(max_mb * 1_000_000),
+        room_every_seconds=every,
+        room_seconds=seconds,
     )
     return CaptureRecorder(settings, say)
 

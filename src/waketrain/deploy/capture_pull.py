@@ -17,8 +17,8 @@ import asyncssh
 from waketrain.audio.decode import AudioRejected
 from waketrain.deploy.service import deploy_target
 from waketrain.deploy.ssh import DeployFailed, connect, explain
+from waketrain.jobs.room_audio import receive_from_board
 from waketrain.runtime.capture import REJECTED_FOLDER
-from waketrain.store.captures import receive_capture
 from waketrain.store.errors import Conflict, InvalidInput
 from waketrain.store.health import require_dataset
 from waketrain.store.registry import Registry
@@ -38,7 +38,8 @@ class PullReport:
 
 
 async def pull_captures(registry: Registry, dataset_id: str, spool: str | None) -> PullReport:
-    """Every complete capture (WAV + sidecar) in the board's spool, into `dataset_id`."""
+    """Every complete capture (WAV + sidecar) in the board's spool, into `dataset_id` (room
+    audio into the negative bank)."""
     require_dataset(registry, dataset_id)
     target = deploy_target(registry)
     spool = spool or registry.settings.deploy_capture_dir
@@ -62,7 +63,7 @@ async def pull_captures(registry: Registry, dataset_id: str, spool: str | None) 
                 audio = await _read(sftp, wav)
                 try:
                     received = await asyncio.to_thread(
-                        receive_capture, registry, dataset_id, audio, sidecar_text, actor
+                        receive_from_board, registry, dataset_id, audio, sidecar_text, actor
                     )
                 except (InvalidInput, AudioRejected, Conflict) as exc:
                     report.rejected.append((stem, str(exc)))

@@ -136,7 +136,9 @@ class BankImports:
                     self._event("negatives.progress", job)
 
             try:
-                report = self._bank.add(job.paths, job.set_id, job.kind, progress)
+                report = self._bank.add(
+                    job.paths, job.set_id, job.kind, progress, names_relative_to=job.uploaded
+                )
             except (WaketrainError, OSError) as exc:
                 job.state, job.message = "failed", str(exc)
                 self._event("negatives.failed", job)

@@ -7,6 +7,13 @@ written atomically, WAV first and sidecar last, so a sidecar marks a complete ca
 spool has a size cap: the oldest captures go first, so the disk never fills. A near miss is
 a local peak of the smoothed score at or above `near_miss_fraction` of the threshold but
 below it; at most one per `near_miss_min_gap_seconds`, so a noisy room cannot flood the spool.
+
+Room audio, when enabled (`room_every_seconds` > 0): every so often the recorder keeps a
+stretch of `room_seconds` of what the microphone hears and spools it (kind "room") if nothing
+in it, nor in the seconds after it, came near a wake: no detection and no score at the
+near-miss level, so a wake the model missed is never sent back as negative audio. The
+service adds these stretches to its negative bank: the television and voices of the room the
+board lives in.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
 DEFAULT_SPOOL_DIR = Path("/var/lib/waketrain/captures")  # where a board keeps it, when enabled
 REJECTED_FOLDER = "rejected"  # pairs the service refused, with a `.reason` file beside them
 TEMP_SUFFIX = ".tmp"
+MAX_ROOM_SECONDS = 120.0  # 3.8 MB of WAV: well within one upload
+ROOM_GUARD_SECONDS = 2.0  # a phrase cut off at a stretch's end fires within this
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class CaptureSettings:
     max_spool_bytes: int = 50_000_000
     pre_seconds: float = 2.0  # audio kept before the peak
     post_seconds: float = 1.0  # and after it: a capture is written this long after its peak
+    room_every_seconds: float = 0.0  # a stretch of room audio this often; 0: none
+    room_seconds: float = 30.0  # how long each stretch is
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class SpooledCapture:
     sidecar: Path
     captured_at: str  # from the sidecar; "" when it cannot be read, which sorts it first
     size_bytes: int
+    room_audio: bool = False  # a stretch of room audio, not a capture for review
 
     @property
     def rejected(self) -> bool:
@@ -78,10 +90,11 @@ def _pairs_in(folder: Path) -> list[SpooledCapture]:
         except FileNotFoundError:  # half a pair, or taken away meanwhile (sent or evicted)
             continue
         try:
-            captured_at = str(json.loads(text)["captured_at"])
-        except (ValueError, KeyError, TypeError):  # not the board's; the service will say why
-            captured_at = ""
-        pairs.append(SpooledCapture(sidecar.stem, wav, sidecar, captured_at, size))
+            fields = json.loads(text)
+            captured_at, room_audio = str(fields["captured_at"]), fields.get("kind") == "room"
+        except (ValueError, KeyError, TypeError, AttributeError):  # not the board's
+            captured_at, room_audio = "", False  # the service will say why
+        pairs.append(SpooledCapture(sidecar.stem, wav, sidecar, captured_at, size, room_audio))
     return pairs
 
 
@@ -154,7 +167,8 @@ class Spool:
         return removed
 
     def make_room(self, size: int) -> list[str] | None:
-        """Delete the oldest pairs (rejected ones first) until `size` more bytes fit.
+        """Delete pairs until `size` more bytes fit: rejected ones first, then room audio
+        (there is always more of it), then the oldest captures.
 
         The ids deleted, or None when `size` cannot fit even in an empty spool.
         """
@@ -164,7 +178,7 @@ class Spool:
         if used + size <= self.max_bytes:
             return []
         pairs = _pairs_in(self.directory / REJECTED_FOLDER) + _pairs_in(self.directory)
-        pairs.sort(key=lambda c: (not c.rejected, c.captured_at))
+        pairs.sort(key=lambda c: (not c.rejected, not c.room_audio, c.captured_at))
         deleted = []
         for pair in pairs:
             if used + size <= self.max_bytes:
@@ -197,6 +211,16 @@ class _Pending:
     hop_seconds: float
 
 
+@dataclass
+class _RoomStretch:
+    """Room audio being kept: spooled only if nothing in it came near a wake."""
+
+    start: int  # stream position of its first sample
+    audio: list[np.ndarray]
+    peak: float = 0.0  # the highest smoothed score of a hop that ends inside it
+    quiet: bool = True  # no detection, no score at the near-miss level (so far)
+
+
 class CaptureRecorder:
     """Fed what the detector hears and scores; saves detections and near misses to the spool.
 
@@ -225,6 +249,11 @@ class CaptureRecorder:
         self._unchecked: deque[tuple[int, float]] = deque()  # not yet judged as near misses
         self._pending: list[_Pending] = []
         self._last_near_miss: int | None = None
+        self._room_every = round(settings.room_every_seconds * sample_rate)
+        self._room_length = round(settings.room_seconds * sample_rate)
+        self._room_guard = round(ROOM_GUARD_SECONDS * sample_rate)
+        self._next_room = self._room_every  # the first stretch begins one period in
+        self._room: _RoomStretch | None = None
         self.captures_written = 0
 
     def feed(self, chunk: np.ndarray, hops: HopScores) -> list[Path]:
@@ -232,8 +261,10 @@ class CaptureRecorder:
         self._remember(chunk)
         hop = hops.hop_samples
         last_end = self._samples // hop * hop
+        hop_ends = []
         for i, score in enumerate(hops.scores):
             end = last_end - (len(hops.scores) - 1 - i) * hop
+            hop_ends.append(end)
             self._scores.append((end, float(score)))
             self._unchecked.append((end, float(score)))
             if i in hops.fired:
@@ -245,7 +276,11 @@ class CaptureRecorder:
         while self._scores and self._scores[0][0] < self._samples - self._keep:
             self._scores.popleft()
         due = [p for p in self._pending if p.peak_sample + self._post <= self._samples]
-        return [path for p in due if (path := self._write(p)) is not None]
+        written = [path for p in due if (path := self._write(p)) is not None]
+        if self._room_every:
+            room = self._keep_room_audio(chunk, hop_ends, hops)
+            written += [room] if room is not None else []
+        return written
 
     def close(self) -> list[Path]:
         """The stream ended: write what is pending with the audio there is."""
@@ -282,6 +317,53 @@ class CaptureRecorder:
         after = [s for e, s in around if e > end]
         return all(s < peak for s in before) and all(s <= peak for s in after)
 
+    def _keep_room_audio(
+        self, chunk: np.ndarray, hop_ends: list[int], hops: HopScores
+    ) -> Path | None:
+        """Go on with the room stretch; the stretch's path once it is spooled."""
+        chunk_start = self._samples - len(chunk)
+        if self._room is None:
+            if chunk_start < self._next_room:
+                return None
+            self._room = _RoomStretch(chunk_start, [])
+        room = self._room
+        end = room.start + self._room_length
+        kept = sum(len(a) for a in room.audio)
+        if room.quiet and kept < self._room_length:
+            room.audio.append(chunk[: self._room_length - kept].astype(np.float32, copy=False))
+        near = self.settings.near_miss_fraction * hops.threshold
+        for i, (hop_end, score) in enumerate(zip(hop_ends, hops.scores, strict=True)):
+            if room.start < hop_end <= end + self._room_guard and (
+                score >= near or i in hops.fired
+            ):
+                room.quiet = False
+            if room.start < hop_end <= end:
+                room.peak = max(room.peak, float(score))
+        if self._samples < end + self._room_guard:
+            return None
+        self._room = None
+        self._next_room = max(room.start + self._room_every, self._samples)
+        if not room.quiet:
+            return None
+        return self._write_room(room, hops)
+
+    def _write_room(self, room: _RoomStretch, hops: HopScores) -> Path | None:
+        heard_ago = (self._samples - room.start) / self._rate
+        captured_at = datetime.now(timezone.utc) - timedelta(seconds=heard_ago)
+        capture_id = uuid.uuid4().hex
+        sidecar: dict[str, object] = {
+            "capture_id": capture_id,
+            "kind": "room",
+            "model_id": hops.model_id,
+            "threshold": hops.threshold,
+            "peak_score": round(room.peak, 4),
+            "scores": [],  # only the peak: a stretch has up to thousands of hops
+            "hop_seconds": hops.hop_seconds,
+            "captured_at": captured_at.isoformat(timespec="milliseconds"),
+            "board": self.settings.board,
+        }
+        return self._spool(capture_id, np.concatenate(room.audio), sidecar)
+
     def _write(self, pending: _Pending) -> Path | None:
         self._pending.remove(pending)
         start = max(pending.peak_sample - self._pre, self._audio_start)
@@ -304,18 +386,22 @@ class CaptureRecorder:
             "captured_at": captured_at.isoformat(timespec="milliseconds"),
             "board": self.settings.board,
         }
+        return self._spool(capture_id, audio, sidecar)
+
+    def _spool(self, capture_id: str, audio: np.ndarray, sidecar: dict[str, object]) -> Path | None:
+        kind = sidecar["kind"]
         try:
             path = self.spool.add(capture_id, wav_bytes(audio, self._rate), sidecar)
         except OSError as exc:  # a full or failing card must not stop the detector
-            self._say(f"could not save a {pending.kind} capture: {exc}")
+            self._say(f"could not save a {kind} capture: {exc}")
             return None
         if path is None:
             self._say(
-                f"a {pending.kind} capture does not fit under the spool cap "
+                f"a {kind} capture does not fit under the spool cap "
                 f"({self.settings.max_spool_bytes} bytes, with any other files in "
                 f"{self.settings.spool_dir}); raise --capture-max-mb"
             )
             return None
-        self._say(f"captured {pending.kind} {capture_id} (peak {sidecar['peak_score']})")
+        self._say(f"captured {kind} {capture_id} (peak {sidecar['peak_score']})")
         self.captures_written += 1
         return path

@@ -44,7 +44,7 @@ MANIFEST_NAME = "backup.json"
 DATABASE_NAME = "waketrain.db"
 MANIFEST_FORMAT = 1
 # What a backup may hold, relative to the registry root; anything else in a manifest is refused.
-BACKED_UP = ("datasets", "jobs", "transfers", "artifacts.json", "known_hosts")
+BACKED_UP = ("datasets", "jobs", "negatives", "transfers", "artifacts.json", "known_hosts")
 REPLACED_PREFIX = "pre-restore-"
 TRASH_PREFIX = ".trash-"
 # deploy.service.ACTIVE: the store sits below deploy in the layering, so it is named here too.
@@ -210,6 +210,14 @@ def _write_backup(
         if job_dir.is_dir() and not job_dir.is_symlink():
             for source in _regular_files(job_dir):
                 copy(source)
+    # The negative bank, the board's room audio among it: each set's manifest before its
+    # files, and a source is written whole before a manifest names it, so every source the
+    # copied manifest names is copied too.
+    for set_manifest in sorted(layout.negatives.glob("*/manifest.json")):
+        copy(set_manifest)
+        for source in _regular_files(set_manifest.parent):
+            if source != set_manifest:
+                copy(source)
     copy(layout.root / "known_hosts")
     if include_transfers:
         for bundle, checksum in _bundle_pairs(layout.transfers):
@@ -251,7 +259,8 @@ def _sqlite_database(settings: Settings, action: str) -> Path:
             f"Cannot {action} a {url.get_backend_name()} database: `waketrain backup` and "
             "`restore` handle SQLite only. Back up PostgreSQL with pg_dump (and restore with "
             f"pg_restore), and copy the registry's files ({settings.data_dir}: datasets/, "
-            "jobs/, artifacts.json, known_hosts, models/current) with your file backup tool."
+            "jobs/, negatives/, artifacts.json, known_hosts, models/current) with your file "
+            "backup tool."
         )
     return Path(url.database).resolve()
 

@@ -34,6 +34,7 @@ from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry
 
 CaptureKind = Literal["wake", "near_miss"]
+SidecarKind = Literal["wake", "near_miss", "room"]  # room audio goes to the negative bank
 CaptureStatus = Literal["unreviewed", "reviewed", "discarded"]
 Verdict = Literal["positive", "negative", "discard"]
 CAPTURE_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -46,7 +47,7 @@ class CaptureSidecar(BaseModel):
     model_config = ConfigDict(extra="ignore")  # newer boards may say more
 
     capture_id: str = Field(pattern=CAPTURE_ID_PATTERN)
-    kind: CaptureKind
+    kind: SidecarKind
     model_id: str = Field(min_length=1, max_length=128)
     threshold: float = Field(ge=0.0, le=1.0)
     peak_score: float = Field(ge=0.0, le=1.0)
@@ -107,7 +108,7 @@ def parse_sidecar(text: str) -> CaptureSidecar:
         raise InvalidInput(
             "The capture's metadata is not acceptable: "
             + describe_validation_errors(exc.errors(), "metadata")
-            + ". Expected the board's sidecar: capture_id (32 hex), kind (wake|near_miss), "
+            + ". Expected the board's sidecar: capture_id (32 hex), kind (wake|near_miss|room), "
             "model_id, threshold, peak_score, scores, hop_seconds, captured_at, board."
         ) from None
 
@@ -130,6 +131,8 @@ def receive_capture(
     """Store one capture, once: a retried upload of the same capture id changes nothing."""
     require_dataset(registry, dataset_id)
     sidecar = parse_sidecar(sidecar_text)
+    if sidecar.kind == "room":
+        raise InvalidInput("Room audio is not for review: it goes to the negative bank.")
     already = _existing(registry, dataset_id, sidecar.capture_id)
     if already is not None:
         return already

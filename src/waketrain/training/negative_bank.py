@@ -154,10 +154,13 @@ class NegativeBank:
         kind: Kind,
         progress: Callable[[AddProgress], None] = lambda _: None,
         embedder: SpeechEmbedder | None = None,
+        names_relative_to: Path | None = None,
     ) -> AddReport:
         """Add every audio file and openWakeWord feature file under `paths` to set `set_id`.
 
         Resumable: run it again after an interruption and it continues where it stopped.
+        Sources are named by their path, relative to `names_relative_to` when given (an
+        upload's temporary folder says nothing). Adds to one set take turns.
         """
         validate_set_id(set_id)
         if kind not in KINDS:
@@ -168,6 +171,18 @@ class NegativeBank:
                 "No files found under the given paths: give folders or files of audio "
                 "(WAV, FLAC, OGG, MP3) or openWakeWord feature files (.npy)."
             )
+        with file_lock(self._lock.with_name(f"negatives-{set_id}.lock")):
+            return self._add(files, set_id, kind, progress, embedder, names_relative_to)
+
+    def _add(
+        self,
+        files: list[Path],
+        set_id: str,
+        kind: Kind,
+        progress: Callable[[AddProgress], None],
+        embedder: SpeechEmbedder | None,
+        names_relative_to: Path | None,
+    ) -> AddReport:
         folder = self.set_dir(set_id)
         for sub in ("oww", "audio"):
             remove_temp_files(folder / sub)
@@ -178,17 +193,18 @@ class NegativeBank:
         embedder = embedder or SpeechEmbedder()
         for path in files:
             sha = file_sha256(path)
+            name = path.relative_to(names_relative_to) if names_relative_to else path
             if sha in known:
-                report.already_in_bank.append(f"{path} ({known[sha]})")
+                report.already_in_bank.append(f"{name} ({known[sha]})")
             else:
                 try:
                     source = self._write_source(folder, path, sha, embedder, done, total, progress)
                 except (AudioRejected, InvalidInput) as exc:
-                    report.refused.append(f"{path}: {exc}")
+                    report.refused.append(f"{name}: {exc}")
                 else:
-                    self._record(set_id, kind, source)
-                    known[sha] = f"set {set_id}, as {path}"
-                    report.added.append(str(path))
+                    self._record(set_id, kind, source.model_copy(update={"name": str(name)}))
+                    known[sha] = f"set {set_id}, as {name}"
+                    report.added.append(str(name))
                     report.hours_added += source.seconds / 3600
             done += sizes[path]
             progress(AddProgress(str(path), done, total))

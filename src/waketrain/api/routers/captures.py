@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from waketrain.api.deps import capture_uploader, current_principal, get_analyzer, get_registry
+from waketrain.jobs.room_audio import ReceivedRoomAudio, RoomAudioRecord, receive_from_board
 from waketrain.store import captures
 from waketrain.store.accounts import Principal
 from waketrain.store.analysis import QualityAnalyzer
@@ -35,7 +36,7 @@ class Deleted(BaseModel):
 
 @router.post(
     "/datasets/{dataset_id}/captures",
-    response_model=CaptureRecord,
+    response_model=CaptureRecord | RoomAudioRecord,
     status_code=201,
     responses={200: {"description": "Already received (the board retried): nothing changed."}},
 )
@@ -46,15 +47,16 @@ async def upload_capture(
     response: Response,
     file: Annotated[UploadFile, File(description="The capture: 16 kHz mono WAV.")],
     metadata: Annotated[str, Form(description="The board's JSON sidecar for this capture.")],
-) -> CaptureRecord:
-    """Add one capture from the board, once: a repeated capture id answers 200, not 201."""
+) -> CaptureRecord | RoomAudioRecord:
+    """Add one capture from the board, once: a repeated capture id answers 200, not 201.
+    Room audio (sidecar kind "room") joins the negative bank instead of the review queue."""
     data = await file.read()
     received = await run_in_threadpool(
-        captures.receive_capture, registry, dataset_id, data, metadata, principal.username
+        receive_from_board, registry, dataset_id, data, metadata, principal.username
     )
     if not received.created:
         response.status_code = 200
-    return received.capture
+    return received.record if isinstance(received, ReceivedRoomAudio) else received.capture
 
 
 @router.get(
