@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from waketrain.runtime.streaming import StreamingParams, StreamingScorer, Trigger, score_stream
 from waketrain.training.evaluate import (
     PositiveStream,
+    ThresholdChoice,
     evaluate_streaming,
     fa_upper_bound,
     hours_to_decide,
@@ -71,7 +74,7 @@ def test_params_round_trip_through_metadata() -> None:
     assert StreamingParams.from_metadata(metadata) == PARAMS
 
 
-def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_target() -> None:
+def test_threshold_is_chosen_within_the_frr_tolerance_among_those_meeting_the_fa_target() -> None:
     # A "model" whose score at each 0.1 s hop is the signal's value at the end of the hop.
     params = StreamingParams(sample_rate=16_000, window_samples=1600, hop_samples=1600,
                              smoothing_windows=1, refractory_seconds=0.0)  # fmt: skip
@@ -84,10 +87,10 @@ def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_tar
     negatives = np.zeros(16_000 * 60, np.float32)
     negatives[16_000 : 16_000 + 1600] = 0.901  # one near miss in a minute: 60 FA/h below 0.9
 
-    def choose(tolerance: float) -> float:
+    def choose(tolerance: float, choice: ThresholdChoice) -> float:
         result = evaluate_streaming(
             lambda a: a[1599::1600], params, PositiveStream(audio, spans), [negatives],
-            target_fa_per_hour=1.0, frr_tolerance=tolerance,
+            target_fa_per_hour=1.0, frr_tolerance=tolerance, choice=choice,
         )  # fmt: skip
         assert result.fa_per_hour == 0.0 and result.false_accepts == 0
         # None in one minute bounds the rate only below 180/h: the target is not claimed.
@@ -99,8 +102,17 @@ def test_threshold_is_the_highest_within_the_frr_tolerance_that_meets_the_fa_tar
         return result.threshold
 
     # The search runs over the scores themselves, not only a grid.
-    assert choose(0.0) == pytest.approx(0.951)  # every positive caught, as high as that allows
-    assert choose(0.05) == pytest.approx(0.991)  # one positive in 20 given up for margin
+    assert choose(0.0, "highest") == pytest.approx(0.951)  # all caught, as high as that allows
+    assert choose(0.05, "highest") == pytest.approx(0.991)  # one in 20 given up for margin
+
+    # midway: halfway in log-odds between the near miss and the weakest positive kept (the
+    # candidates near there are 0.0025 apart, under 0.05 in log-odds)
+    def log_odds(p: float) -> float:
+        return math.log(p / (1 - p))
+
+    for tolerance, weakest_kept in ((0.0, 0.951), (0.05, 0.991)):
+        middle = (log_odds(0.901) + log_odds(weakest_kept)) / 2
+        assert abs(log_odds(choose(tolerance, "midway")) - middle) < 0.05
 
 
 def test_zero_false_accepts_in_twenty_minutes_is_below_nine_per_hour_not_zero() -> None:

@@ -143,6 +143,14 @@ class TrainConfig(BaseModel):
         "margin against false accepts that short negative audio did not contain; with hours "
         "in the negative bank the calibration stream holds the false accepts instead.",
     )
+    threshold_choice: Literal["midway", "highest"] = Field(
+        default="midway",
+        description="Which of the thresholds that meet the target (and the FRR tolerance): "
+        "midway, in log-odds, between the lowest and the highest of them, as far from the "
+        "negative audio's highest scores as from the weakest positive's peak, so neither an "
+        "unheard voice nor an unheard room tips it (measured by bench/accuracy.py --bank); "
+        "highest: the most margin against false accepts, at the edge of the positives.",
+    )
     capture_negative_weight: float = Field(
         default=3.0,
         gt=0,

@@ -8,8 +8,10 @@ the detector runs, so the threshold chosen here means the same thing on the boar
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -213,6 +215,31 @@ def candidate_thresholds(
     return np.unique(candidates[(candidates > 0) & (candidates <= 1)]).astype(np.float64)
 
 
+ThresholdChoice = Literal["midway", "highest"]
+
+
+def choose_within(points: list[OperatingPoint], choice: ThresholdChoice) -> OperatingPoint:
+    """One of the thresholds that all meet the target at the same recall.
+
+    highest: the most margin against false accepts, but right at the weakest positive's
+    peak, where a voice a little quieter than any validation clip is missed. midway: the
+    point nearest the log-odds midpoint of the lowest and the highest (scores crowd toward
+    1, so halfway in probability would hug the positives), as far from the negative audio's
+    highest scores as from the weakest positive's peak.
+    """
+    highest = max(points, key=lambda p: p.threshold)
+    if choice == "highest":
+        return highest
+    lowest = min(points, key=lambda p: p.threshold)
+    middle = (_log_odds(lowest.threshold) + _log_odds(highest.threshold)) / 2
+    return min(points, key=lambda p: abs(_log_odds(p.threshold) - middle))
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
 def clips_that_fire(
     score_audio: Callable[[np.ndarray], np.ndarray], clips: list[np.ndarray], threshold: float
 ) -> int:
@@ -244,14 +271,15 @@ def evaluate_streaming(
     frr_tolerance: float = 0.0,
     calibration: Sequence[np.ndarray] = (),
     calibration_hours: float = 0.0,
+    choice: ThresholdChoice = "midway",
 ) -> EvaluationResult:
     """Sweep thresholds over streamed scores; pick the lowest FRR with FA/h within target.
 
     False accepts are counted on the held-out negative clips streamed as one recording and
     on `calibration`: smoothed score streams of the negative bank's calibration sources
-    (`calibration_hours` of audio), scored as the board scores. Of the thresholds within
-    the target whose FRR is at most `frr_tolerance` above the lowest, the highest is
-    chosen: a little recall traded for margin against the false accepts an operator minds.
+    (`calibration_hours` of audio), scored as the board scores. The thresholds within the
+    target whose FRR is at most `frr_tolerance` above the lowest form a range; `choice`
+    says which of them: see `choose_within`.
     The target counts as met only when the 95 % upper bound of the rate meets it.
 
     `score_audio` streams a recording through the exported model exactly as the board does
@@ -283,9 +311,10 @@ def evaluate_streaming(
     if meeting:
         lowest = min(p.frr for p in meeting)
         near = [p for p in meeting if p.frr <= lowest + frr_tolerance + 1e-9]
-        best = max(near, key=lambda p: p.threshold)
+        best = choose_within(near, choice)
+        where = "Highest threshold" if choice == "highest" else "Threshold midway between those"
         note = (
-            f"Highest threshold within {frr_tolerance:.0%} of the lowest false-reject rate "
+            f"{where} within {frr_tolerance:.0%} of the lowest false-reject rate "
             f"({lowest:.1%}) with at most {target_fa_per_hour:g} false accepts per hour over "
             f"{minutes}."
         )

@@ -253,6 +253,7 @@ def train(
         config.frr_tolerance,
         calibration,
         calibration_hours,
+        config.threshold_choice,
     )
     log.report(
         "eval",
@@ -456,6 +457,7 @@ def build_metadata(
         "refractory_seconds": config.refractory_seconds,
         "target_fa_per_hour": config.target_fa_per_hour,
         "frr_tolerance": config.frr_tolerance,
+        "threshold_choice": config.threshold_choice,
         "target_met": evaluation.target_met,
         "threshold_note": evaluation.note,
         **exported.io,
