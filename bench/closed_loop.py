@@ -35,7 +35,7 @@ from waketrain.runtime.capture import CaptureRecorder, CaptureSettings, spooled_
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.settings import Settings
-from waketrain.store.captures import receive_capture, review_capture
+from waketrain.store.captures import parse_sidecar, receive_capture, review_capture
 from waketrain.store.clips import ClipMetadata, Label, add_clip
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
@@ -134,8 +134,8 @@ def main() -> None:
         fired_train, n_train = capture(before.export_dir, train_audio, root / "spool-train")
         _, n_held = capture(before.export_dir, held_audio, root / "spool-held")
         for pair in spooled_captures(root / "spool-train"):
-            received = receive_capture(registry, "loop", pair.wav.read_bytes(),
-                                       pair.sidecar.read_text(), "board")  # fmt: skip
+            sidecar = parse_sidecar(pair.sidecar.read_text())
+            received = receive_capture(registry, "loop", pair.wav.read_bytes(), sidecar, "board")
             review_capture(registry, received.capture.id, "negative", "bench")
         after = train(registry, "loop", config)
         held_captures = [read(p.wav) for p in spooled_captures(root / "spool-held")]

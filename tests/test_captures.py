@@ -24,6 +24,7 @@ from waketrain.settings import Settings
 from waketrain.store.captures import (
     expire_captures,
     list_captures,
+    parse_sidecar,
     receive_capture,
     review_capture,
 )
@@ -145,7 +146,7 @@ def test_bulk_delete_and_retention_remove_unreviewed_captures(tmp_path: Path) ->
     create_dataset(registry, DatasetCreate(id="loop", phrase="computer"), "t")
     for _ in range(3):
         wav, sidecar, _ = capture_files()
-        receive_capture(registry, "loop", wav, sidecar, "board")
+        receive_capture(registry, "loop", wav, parse_sidecar(sidecar), "board")
     assert list_captures(registry, "loop").total == 3
     time.sleep(1.0)  # older than the retention period
     assert expire_captures(registry) == 3
@@ -165,7 +166,7 @@ def test_a_job_trains_on_reviewed_captures_and_reports_them(tmp_path: Path) -> N
         _, sidecar, capture_id = capture_files()
         audio = io.BytesIO()
         sf.write(audio, read_clip_any(path), 16_000, format="WAV", subtype="PCM_16")
-        receive_capture(registry, "loop", audio.getvalue(), sidecar, "board")
+        receive_capture(registry, "loop", audio.getvalue(), parse_sidecar(sidecar), "board")
         review_capture(registry, capture_id, "negative", "admin")
     tiny = {"backend": "marblenet", "epochs": 1, "synth.use": "off", "model.channels": 16,
             "model.mel_bands": 32}  # fmt: skip

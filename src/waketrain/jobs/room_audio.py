@@ -52,7 +52,7 @@ def receive_from_board(
     sidecar = parse_sidecar(sidecar_text)
     if sidecar.kind == "room":
         return receive_room_audio(registry, dataset_id, data, sidecar, actor)
-    return receive_capture(registry, dataset_id, data, sidecar_text, actor)
+    return receive_capture(registry, dataset_id, data, sidecar, actor)
 
 
 def room_set_id(board: str) -> str:

@@ -204,8 +204,8 @@ class Spool:
 
 @dataclass(frozen=True)
 class _Pending:
-    kind: str  # "wake" | "near_miss"
-    peak_sample: int  # stream position where the peak hop's window ends
+    kind: str  # "wake" | "near_miss" | "room"
+    peak_sample: int  # stream position where the peak hop's window ends (room: its start)
     model_id: str
     threshold: float
     hop_seconds: float
@@ -348,21 +348,9 @@ class CaptureRecorder:
         return self._write_room(room, hops)
 
     def _write_room(self, room: _RoomStretch, hops: HopScores) -> Path | None:
-        heard_ago = (self._samples - room.start) / self._rate
-        captured_at = datetime.now(timezone.utc) - timedelta(seconds=heard_ago)
-        capture_id = uuid.uuid4().hex
-        sidecar: dict[str, object] = {
-            "capture_id": capture_id,
-            "kind": "room",
-            "model_id": hops.model_id,
-            "threshold": hops.threshold,
-            "peak_score": round(room.peak, 4),
-            "scores": [],  # only the peak: a stretch has up to thousands of hops
-            "hop_seconds": hops.hop_seconds,
-            "captured_at": captured_at.isoformat(timespec="milliseconds"),
-            "board": self.settings.board,
-        }
-        return self._spool(capture_id, np.concatenate(room.audio), sidecar)
+        pending = _Pending("room", room.start, hops.model_id, hops.threshold, hops.hop_seconds)
+        # Only the peak: a stretch has up to thousands of hops.
+        return self._spool(pending, np.concatenate(room.audio), room.peak, [])
 
     def _write(self, pending: _Pending) -> Path | None:
         self._pending.remove(pending)
@@ -372,24 +360,27 @@ class CaptureRecorder:
         audio = ring[start - self._audio_start : stop - self._audio_start]
         scores = [s for e, s in self._scores if start < e <= stop]
         after_peak = [s for e, s in self._scores if pending.peak_sample <= e <= stop]
+        return self._spool(pending, audio, max(after_peak, default=0.0), scores)
+
+    def _spool(
+        self, pending: _Pending, audio: np.ndarray, peak: float, scores: list[float]
+    ) -> Path | None:
+        """The pair into the spool: the WAV and its sidecar."""
+        kind = pending.kind
         heard_ago = (self._samples - pending.peak_sample) / self._rate
         captured_at = datetime.now(timezone.utc) - timedelta(seconds=heard_ago)
         capture_id = uuid.uuid4().hex
         sidecar: dict[str, object] = {
             "capture_id": capture_id,
-            "kind": pending.kind,
+            "kind": kind,
             "model_id": pending.model_id,
             "threshold": pending.threshold,
-            "peak_score": round(max(after_peak, default=0.0), 4),
+            "peak_score": round(peak, 4),
             "scores": [round(s, 4) for s in scores],
             "hop_seconds": pending.hop_seconds,
             "captured_at": captured_at.isoformat(timespec="milliseconds"),
             "board": self.settings.board,
         }
-        return self._spool(capture_id, audio, sidecar)
-
-    def _spool(self, capture_id: str, audio: np.ndarray, sidecar: dict[str, object]) -> Path | None:
-        kind = sidecar["kind"]
         try:
             path = self.spool.add(capture_id, wav_bytes(audio, self._rate), sidecar)
         except OSError as exc:  # a full or failing card must not stop the detector

@@ -126,11 +126,10 @@ def _existing(registry: Registry, dataset_id: str, capture_id: str) -> Received 
 
 
 def receive_capture(
-    registry: Registry, dataset_id: str, data: bytes, sidecar_text: str, actor: str
+    registry: Registry, dataset_id: str, data: bytes, sidecar: CaptureSidecar, actor: str
 ) -> Received:
     """Store one capture, once: a retried upload of the same capture id changes nothing."""
     require_dataset(registry, dataset_id)
-    sidecar = parse_sidecar(sidecar_text)
     if sidecar.kind == "room":
         raise InvalidInput("Room audio is not for review: it goes to the negative bank.")
     already = _existing(registry, dataset_id, sidecar.capture_id)
