@@ -3,6 +3,7 @@
     .venv/bin/python bench/accuracy.py [--positives N] [--set key=value ...]
     .venv/bin/python bench/accuracy.py --compare  # both backends; real, synthetic, both
     .venv/bin/python bench/accuracy.py --bank --positives 50  # with and without the bank, 4 seeds
+    .venv/bin/python bench/accuracy.py --voices --positives 50  # each voice widening off, 4 seeds
 
 Training data: the first N (300) "computer" clips (positives); snowboy, amelia,
 not-wake-words and part of the noise folders (negatives, noise). Held out for the test:
@@ -16,6 +17,10 @@ clips, music); the held-out stream is the rest (acted Czech and Dutch dialogue, 
 audiobooks: over an hour, no source shared with the bank). Each seed trains the default
 config with the bank, and as the default was before it (no bank, the highest threshold
 within a 5-point FRR margin), on the same data.
+
+--voices: the same setting as --bank, with each augmentation that widens the operator's
+voices (microphone colouration, absolute level, overdrive) turned off in turn, all of them
+off (the default before them: "none of them"), and without synthetic speech.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from waketrain.runtime.loader import ExportedModel, load_export
+from waketrain.runtime.streaming import StreamingParams
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
@@ -37,16 +44,23 @@ from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.bank_use import oww_calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
-from waketrain.training.evaluate import FRAME_SECONDS, FalseAccepts, trigger_times
+from waketrain.training.evaluate import FRAME_SECONDS, FalseAccepts, detected, trigger_times
 from waketrain.training.held_out import (
+    FRAMING_SEED,
     NOISY_SNR_DB,
     SILENCE,
     Measured,
     TestAudio,
+    frame_positives,
     frr_at,
     measure,
 )
-from waketrain.training.negative_bank import Kind, NegativeBank, load_oww_features
+from waketrain.training.negative_bank import (
+    BankFeatures,
+    Kind,
+    NegativeBank,
+    load_oww_features,
+)
 from waketrain.training.pipeline import train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -189,41 +203,152 @@ def fill_bank(bank: NegativeBank, folders: list[str]) -> None:
         bank.add([SHARED / "speech_long" / folder], folder.replace("_", "-"), kind)
 
 
-def bank_comparison(base: TrainConfig, registry: Registry, test: TestAudio, n: int) -> None:
-    """Default config with the negative bank and without, per seed, on one held-out hour."""
+@dataclass
+class HeldOutRow:
+    """One job measured on the held-out hour and the held-out clips."""
+
+    threshold: float
+    own: FalseAccepts  # the job's own figure, on its calibration stream
+    held: FalseAccepts
+    frr_clean: float
+    frr_noisy: float
+    bank: dict[str, object]
+    seconds: float
+    # FRR at 10 dB at the lowest threshold with no false accept in the held-out hour: the
+    # model's own separation, apart from where its job put the threshold
+    frr_noisy_at_zero: float
+
+
+def bank_setting(registry: Registry, n: int) -> list[BankFeatures]:
+    """The dataset and the bank of --bank; returns the held-out hour's feature streams."""
     make_dataset(registry, "computer", n)
     fill_bank(NegativeBank(registry.layout), BANK_SETS)
     held_out = NegativeBank(Layout(registry.layout.root / "held-out"))
     fill_bank(held_out, HELD_OUT_SETS)
-    streams = load_oww_features(held_out)
+    return load_oww_features(held_out)
+
+
+def held_out_row(
+    registry: Registry, config: TrainConfig, streams: list[BankFeatures], test: TestAudio
+) -> HeldOutRow:
+    started = time.perf_counter()
+    model = train_and_load(registry, "computer", config)
+    seconds = time.perf_counter() - started
+    assert model.score_windows is not None, "the held-out hour is scored as oww_head features"
+    threshold, m = model.threshold, model.metadata["metrics"]
+    scores = oww_calibration_scores(streams, model.score_windows, model.params)
+    count = sum(len(trigger_times(s, threshold, model.params)) for s in scores)
     hours = sum(s.source.seconds for s in streams) / 3600
+    noisy = frame_positives(test.positives, test.background, FRAMING_SEED, NOISY_SNR_DB)
+    at_zero = frr_at_most(scores, model.score_audio(noisy.audio), noisy.spans, model.params, 0)
+    return HeldOutRow(
+        threshold,
+        FalseAccepts(m["false_accepts"], m["negative_hours"]),
+        FalseAccepts(count, hours),
+        frr_at(model, test.positives, SILENCE, 60.0, threshold),
+        frr_at(model, test.positives, test.background, NOISY_SNR_DB, threshold),
+        model.metadata["data"]["negative_bank"],
+        seconds,
+        at_zero,
+    )
+
+
+def frr_at_most(
+    negatives: list[np.ndarray],
+    positives: np.ndarray,
+    spans: list[tuple[float, float]],
+    params: StreamingParams,
+    allowed: int,
+) -> float:
+    """FRR at the lowest threshold with at most `allowed` false accepts in `negatives`.
+
+    Chosen on the test audio itself: a model's best case, not its job's threshold.
+    """
+    highest = np.sort(np.concatenate(negatives))[::-1][:400].astype(np.float32)
+    for threshold in np.unique(np.nextafter(highest, np.float32(1))):
+        if sum(len(trigger_times(s, float(threshold), params)) for s in negatives) <= allowed:
+            break
+    else:
+        threshold = np.float32(1.0)
+    window = params.window_samples / params.sample_rate
+    hits = detected(trigger_times(positives, float(threshold), params), spans, window)
+    return float(1 - hits.mean())
+
+
+def print_setting(n: int, streams: list[BankFeatures]) -> None:
+    hours = sum(s.source.seconds for s in streams) / 3600
+    print(f"\n{n} real positives; held-out stream: {', '.join(HELD_OUT_SETS)} "
+          f"({hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
+
+
+def bank_comparison(base: TrainConfig, registry: Registry, test: TestAudio, n: int) -> None:
+    """Default config with the negative bank and without, per seed, on one held-out hour."""
+    streams = bank_setting(registry, n)
     rows = []
     for seed in SEEDS:
         for label, before in (("bank", {}), ("before", BEFORE_BANK)):
             config = apply_overrides(base, {"seed": seed, **before})
-            model = train_and_load(registry, "computer", config)
-            assert model.score_windows is not None, "the bank comparison is for oww_head"
-            threshold, m = model.threshold, model.metadata["metrics"]
-            scores = oww_calibration_scores(streams, model.score_windows, model.params)
-            count = sum(len(trigger_times(s, threshold, model.params)) for s in scores)
-            rows.append((seed, label, threshold, FalseAccepts(m["false_accepts"],
-                         m["negative_hours"]), FalseAccepts(count, hours),
-                         frr_at(model, test.positives, SILENCE, 60.0, threshold),
-                         frr_at(model, test.positives, test.background, NOISY_SNR_DB, threshold),
-                         model.metadata["data"]["negative_bank"]))  # fmt: skip
+            rows.append((seed, label, held_out_row(registry, config, streams, test)))
             print(f"done: seed {seed} {label}", flush=True)
-    print(f"\n{n} real positives; held-out stream: {', '.join(HELD_OUT_SETS)} "
-          f"({hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
+    print_setting(n, streams)
     print("| seed | job | threshold | job's own figure: FAs in hours (95 % bound) | "
           "held-out FAs in hours: FA/h | held-out within job's bound | FRR clean | "
           "FRR 10 dB | bank h (calibration / training) |")  # fmt: skip
     print("| ---: | --- | ---: | --- | --- | --- | ---: | ---: | --- |")
-    for seed, label, threshold, own, held, clean, noisy, bank in rows:
-        print(f"| {seed} | {label} | {threshold:.6g} | {own.count} in {own.hours:.2f} h "
+    for seed, label, r in rows:
+        own, held, bank = r.own, r.held, r.bank
+        print(f"| {seed} | {label} | {r.threshold:.6g} | {own.count} in {own.hours:.2f} h "
               f"(< {own.upper_bound:.1f}/h) | {held.count} in {held.hours:.2f} h: "
               f"{held.per_hour:.2f} | {'yes' if held.per_hour <= own.upper_bound else 'NO'} | "
-              f"{clean:.1%} | {noisy:.1%} | {bank['calibration_hours']:.2f} / "
+              f"{r.frr_clean:.1%} | {r.frr_noisy:.1%} | {bank['calibration_hours']:.2f} / "
               f"{bank['training_hours']:.2f} |")  # fmt: skip
+
+
+VOICE_WIDENING: dict[str, dict[str, object]] = {
+    "colour": {"augment.colour_probability": 0.0},
+    "level": {"augment.level_probability": 0.0},
+    "overdrive": {"augment.overdrive_probability": 0.0},
+}
+
+
+def voice_conditions() -> dict[str, dict[str, object]]:
+    """The default, the default before the voice widening, and each addition off in turn."""
+    conditions: dict[str, dict[str, object]] = {"default": {}}
+    conditions["none of them"] = {k: v for off in VOICE_WIDENING.values() for k, v in off.items()}
+    conditions |= {f"without {name}": off for name, off in VOICE_WIDENING.items()}
+    conditions["without synthetic speech"] = {"synth.use": "off"}
+    return conditions
+
+
+def voices_ablation(
+    base: TrainConfig, registry: Registry, test: TestAudio, n: int, only: list[str]
+) -> None:
+    """The --bank setting with each voice-widening augmentation off, and all of them off."""
+    streams = bank_setting(registry, n)
+    conditions = {k: v for k, v in voice_conditions().items() if not only or k in only}
+    rows: dict[str, dict[int, HeldOutRow]] = {label: {} for label in conditions}
+    for seed in SEEDS:
+        for label, off in conditions.items():
+            config = apply_overrides(base, {"seed": seed, **off})
+            rows[label][seed] = held_out_row(registry, config, streams, test)
+            print(f"done: seed {seed} {label}", flush=True)
+    print_setting(n, streams)
+    print("FRR at 10 dB (held-out false accepts) at each job's own threshold; the last but "
+          "one column: mean FRR at 10 dB at the lowest threshold with no false accept in the "
+          "held-out hour (chosen on the test audio: the models' separation)\n")  # fmt: skip
+    print("| augmentation | " + " | ".join(f"seed {s}" for s in SEEDS)
+          + " | mean FRR 10 dB | mean FRR clean | false accepts | mean FRR 10 dB at 0 FA "
+          "(test-chosen) | mean job time |")  # fmt: skip
+    print("| --- |" + " ---: |" * (len(SEEDS) + 5))
+    for label, by_seed in rows.items():
+        cells = [f"{by_seed[s].frr_noisy:.1%} ({by_seed[s].held.count})" for s in SEEDS]
+        runs = list(by_seed.values())
+        print(f"| {label} | " + " | ".join(cells)
+              + f" | {np.mean([r.frr_noisy for r in runs]):.1%}"
+              f" | {np.mean([r.frr_clean for r in runs]):.1%}"
+              f" | {sum(r.held.count for r in runs)} in {sum(r.held.hours for r in runs):.2f} h"
+              f" | {np.mean([r.frr_noisy_at_zero for r in runs]):.1%}"
+              f" | {np.mean([r.seconds for r in runs]):.0f} s |")  # fmt: skip
 
 
 def main() -> None:
@@ -233,6 +358,10 @@ def main() -> None:
                         help="real 'computer' clips to train on")  # fmt: skip
     parser.add_argument("--bank", action="store_true",
                         help="with and without the negative bank, 4 seeds")  # fmt: skip
+    parser.add_argument("--voices", action="store_true",
+                        help="each voice-widening augmentation off in turn, 4 seeds")  # fmt: skip
+    parser.add_argument("--conditions", nargs="+", default=[], choices=list(voice_conditions()),
+                        help="with --voices: only these rows")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
                         help="both backends; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
@@ -245,6 +374,9 @@ def main() -> None:
             return
         if args.bank:
             bank_comparison(config, registry, test, args.positives)
+            return
+        if args.voices:
+            voices_ablation(config, registry, test, args.positives, args.conditions)
             return
         make_dataset(registry, "computer", args.positives)
         started = time.perf_counter()

@@ -22,26 +22,21 @@ from pathlib import Path
 
 import numpy as np
 from accuracy import (
-    BANK_SETS,
     HELD_OUT_SETS,
     SEEDS,
     SHARED,
-    fill_bank,
+    bank_setting,
+    frr_at_most,
     load_test_set,
-    make_dataset,
 )
 
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.oww_model import OwwHeadModel
-from waketrain.runtime.streaming import StreamingParams
 from waketrain.settings import Settings
-from waketrain.store.layout import Layout
 from waketrain.store.startup import start_registry
 from waketrain.training.bank_use import oww_calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides
-from waketrain.training.evaluate import detected, trigger_times
 from waketrain.training.held_out import FRAMING_SEED, NOISY_SNR_DB, frame_positives
-from waketrain.training.negative_bank import NegativeBank, load_oww_features
 from waketrain.training.pipeline import train
 
 Rule = Callable[[np.ndarray], np.ndarray]
@@ -82,11 +77,7 @@ def main() -> None:
     noisy = frame_positives(test.positives, test.background, FRAMING_SEED, NOISY_SNR_DB)
     with tempfile.TemporaryDirectory() as tmp:
         registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
-        make_dataset(registry, "computer", 50)
-        fill_bank(NegativeBank(registry.layout), BANK_SETS)
-        held_out = NegativeBank(Layout(registry.layout.root / "held-out"))
-        fill_bank(held_out, HELD_OUT_SETS)
-        streams = load_oww_features(held_out)
+        streams = bank_setting(registry, 50)
         hours = sum(s.source.seconds for s in streams) / 3600
         results = {}
         for seed in args.seeds:
@@ -99,8 +90,8 @@ def main() -> None:
             positives = OwwHeadModel(export / "wake_model.onnx").score_stream(noisy.audio, raw)
             results[seed] = {
                 name: [
-                    frr_at_most(rule, negatives, positives, noisy.spans, raw, allowed)
-                    for allowed in (0, 1)
+                    frr_at_most([rule(s) for s in negatives], rule(positives), noisy.spans, raw, n)
+                    for n in (0, 1)
                 ]
                 for name, rule in RULES.items()
             }
@@ -116,27 +107,6 @@ def main() -> None:
         cells = [f"{results[s][name][0]:.1%} / {results[s][name][1]:.1%}" for s in seeds]
         mean = np.mean([results[s][name][0] for s in seeds])
         print(f"| {name} | " + " | ".join(cells) + f" | {mean:.1%} |")
-
-
-def frr_at_most(
-    rule: Rule,
-    negatives: list[np.ndarray],
-    positives: np.ndarray,
-    spans: list[tuple[float, float]],
-    params: StreamingParams,
-    allowed: int,
-) -> float:
-    """FRR at the lowest threshold with at most `allowed` false accepts in the streams."""
-    scored = [rule(s) for s in negatives]
-    highest = np.sort(np.concatenate(scored))[::-1][:400].astype(np.float32)
-    for threshold in np.unique(np.nextafter(highest, np.float32(1))):
-        if sum(len(trigger_times(s, float(threshold), params)) for s in scored) <= allowed:
-            break
-    else:
-        threshold = np.float32(1.0)
-    window = params.window_samples / params.sample_rate
-    hits = detected(trigger_times(rule(positives), float(threshold), params), spans, window)
-    return float(1 - hits.mean())
 
 
 if __name__ == "__main__":

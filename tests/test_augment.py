@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import soundfile as sf
 import torch
 
+from tests.conftest import shared
 from waketrain.training.augment import (
     AudioBank,
     TrainingWindows,
     add_noise,
+    colour,
+    overdrive,
     reverberate,
+    set_level,
     spec_augment,
     synthetic_rirs,
 )
@@ -64,6 +69,58 @@ def test_reverberation_keeps_the_level_and_only_where_asked() -> None:
     wet = reverberate(x, synthetic_rirs(2, gen, CPU), torch.tensor([True, False]))
     assert torch.isclose(wet[0].pow(2).mean(), x[0].pow(2).mean(), rtol=1e-3)
     assert not torch.allclose(wet[0], x[0]) and torch.equal(wet[1], x[1])
+
+
+def real_phrase() -> torch.Tensor:
+    path = sorted(shared("wake/computer").rglob("*.flac"))[0]
+    audio, rate = sf.read(str(path), dtype="float32")
+    assert rate == 16000
+    return torch.from_numpy(audio).repeat(3, 1)
+
+
+def band_power(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    spectrum = torch.fft.rfft(x).abs() ** 2
+    freqs = torch.fft.rfftfreq(x.shape[1], 1 / 16000)
+    return spectrum[:, (freqs >= low) & (freqs < high)].sum(dim=1)
+
+
+def test_colour_band_limits_and_tilts_a_real_phrase_only_where_asked() -> None:
+    x = real_phrase()
+    flat = torch.zeros(3, 6)
+    tilted = torch.zeros(3, 6)
+    tilted[1] = torch.tensor([-12.0, -12.0, 0.0, 0.0, 12.0, 12.0])
+    low_cut = torch.tensor([40.0, 40.0, 1000.0])
+    high_cut = torch.tensor([9000.0, 9000.0, 2500.0])
+    out = colour(x, tilted, low_cut, high_cut, torch.tensor([False, True, True]))
+    assert torch.equal(out[0], x[0])
+    # Row 1: highs lifted, lows cut; row 2: a telephone-like band, little left outside it.
+    assert band_power(out[1:2], 4000, 8000) > 4 * band_power(x[1:2], 4000, 8000)
+    assert band_power(out[1:2], 100, 300) < band_power(x[1:2], 100, 300) / 4
+    assert band_power(out[2:3], 5000, 8000) < band_power(x[2:3], 5000, 8000) / 100
+    assert band_power(out[2:3], 50, 300) < band_power(x[2:3], 50, 300) / 100
+    same = colour(x, flat, torch.full((3,), 1.0), torch.full((3,), 1e6), torch.ones(3, dtype=bool))
+    assert torch.allclose(same, x, atol=1e-4)
+
+
+def test_set_level_reaches_the_requested_rms() -> None:
+    x = real_phrase()
+    levels = torch.tensor([-50.0, -30.0, -10.0])
+    out = set_level(x, levels, torch.tensor([True, True, False]))
+    rms_db = 10 * torch.log10(out.pow(2).mean(dim=1))
+    assert torch.allclose(rms_db[:2], levels[:2], atol=0.01)
+    assert torch.equal(out[2], x[2])
+
+
+def test_overdrive_clips_hard_or_saturates_soft_at_full_scale() -> None:
+    x = real_phrase()
+    drive = torch.tensor([12.0, 12.0, 12.0])
+    soft = torch.tensor([False, True, False])
+    out = overdrive(x, drive, soft, torch.tensor([True, True, False]))
+    clipped = (out[0].abs() >= 1.0).float().mean()
+    assert 0.005 < clipped < 0.5  # the loud part is flattened at full scale
+    assert out[1].abs().max() < 1.0 and out[1].abs().max() > 0.99  # tanh: near, never at
+    assert (out[1].abs() >= 0.99).float().mean() < clipped
+    assert torch.equal(out[2], x[2])
 
 
 def test_spec_augment_masks_stripes() -> None:

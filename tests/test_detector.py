@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,10 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import soundfile as sf
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe, Info
+from wyoming.wake import Detection, NotDetected
 
 from tests.conftest import free_port, running, service_env, shared
 from waketrain.runtime.detector import Detector
@@ -259,64 +264,105 @@ def test_tars_audio_fanout_socket_feeds_the_detector(
     assert len(broker.on_topic(f"stt/wake/{model_id}")) == 1
 
 
-def test_wyoming_clients_get_the_model_described_and_detections_streamed(
-    export: Path, phrase_stream: np.ndarray
-) -> None:
-    """A Home Assistant style round trip: describe, then two audio streams."""
-    from wyoming.audio import AudioChunk, AudioStart, AudioStop
-    from wyoming.client import AsyncTcpClient
-    from wyoming.info import Describe, Info
-    from wyoming.wake import Detection, NotDetected
-
+@contextmanager
+def wyoming_server(export: Path) -> Iterator[int]:
+    """`waketrain detect --wyoming` on a free loopback port; yields the port."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "waketrain", "detect", "--model", str(export / "wake_model.onnx"),
          "--wyoming", f"tcp://127.0.0.1:{port}"],
         env=service_env(export), stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    try:
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def wyoming_client(port: int) -> AsyncTcpClient:
+    client = AsyncTcpClient("127.0.0.1", port)
+    for _ in range(100):
+        try:
+            await client.connect()
+            return client
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no Wyoming server on port {port}")
+
+
+async def wyoming_stream(client: AsyncTcpClient, audio: np.ndarray) -> str | None:
+    """One audio stream, start to stop; the name of the model that detected, or None."""
+    await client.write_event(AudioStart(rate=SR, width=2, channels=1).event())
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    for i in range(0, len(pcm), 2048):
+        chunk = AudioChunk(rate=SR, width=2, channels=1, audio=pcm[i : i + 2048], timestamp=i)
+        await client.write_event(chunk.event())
+    await client.write_event(AudioStop().event())
+    while True:
+        event = await asyncio.wait_for(client.read_event(), timeout=30)
+        assert event is not None
+        if Detection.is_type(event.type):
+            return Detection.from_event(event).name
+        if NotDetected.is_type(event.type):
+            return None
+
+
+def test_wyoming_clients_get_the_model_described_and_detections_streamed(
+    export: Path, phrase_stream: np.ndarray
+) -> None:
+    """A Home Assistant style round trip: describe, then two audio streams."""
     model_id = json.loads((export / "metadata.json").read_text())["model_id"]
 
-    async def stream(client: AsyncTcpClient, audio: np.ndarray) -> str:
-        await client.write_event(AudioStart(rate=SR, width=2, channels=1).event())
-        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-        for i in range(0, len(pcm), 2048):
-            chunk = AudioChunk(rate=SR, width=2, channels=1, audio=pcm[i : i + 2048], timestamp=i)
-            await client.write_event(chunk.event())
-        await client.write_event(AudioStop().event())
-        while True:
-            event = await asyncio.wait_for(client.read_event(), timeout=30)
-            assert event is not None
-            if Detection.is_type(event.type):
-                assert Detection.from_event(event).name == model_id
-                return "detection"
-            if NotDetected.is_type(event.type):
-                return "not-detected"
-
-    async def session() -> tuple[Info, str, str]:
-        for _ in range(100):
-            try:
-                client = AsyncTcpClient("127.0.0.1", port)
-                await client.connect()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
+    async def session(port: int) -> tuple[Info, str | None, str | None]:
+        client = await wyoming_client(port)
         await client.write_event(Describe().event())
         event = await asyncio.wait_for(client.read_event(), timeout=30)
         assert event is not None
         info = Info.from_event(event)
-        heard = await stream(client, phrase_stream)
-        quiet = await stream(client, noise(10))
+        heard = await wyoming_stream(client, phrase_stream)
+        quiet = await wyoming_stream(client, noise(10))
         await client.disconnect()
         return info, heard, quiet
 
-    try:
-        info, heard, quiet = asyncio.run(session())
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with wyoming_server(export) as port:
+        info, heard, quiet = asyncio.run(session(port))
     (model,) = info.wake[0].models
     assert (model.name, model.phrase) == (model_id, "computer")
-    assert (heard, quiet) == ("detection", "not-detected")
+    assert (heard, quiet) == (model_id, None)
+
+
+def test_voices_in_fresh_wyoming_sessions_are_heard_as_in_one_continuous_stream(
+    export: Path,
+) -> None:
+    """Home Assistant opens a session per wake stream; TARS streams one long fan-out.
+
+    Twenty held-out voices, each one second after its own session opens, are heard at least
+    as often as the same twenty framed alike in one stream through the board's detector.
+    """
+    clips = sorted(shared("wake/computer").glob("*.flac"))
+    framed = [np.concatenate([noise(1), read(clips[i]), noise(1)[::-1]]) for i in HELD_OUT[:20]]
+
+    detector = Detector(export / "wake_model.onnx")
+    ends = np.cumsum([len(f) for f in framed]) / SR
+    starts = np.concatenate([[0.0], ends[:-1]])
+    times = [d.stream_seconds for d in detector.process(np.concatenate(framed))]
+    in_stream = sum(any(a < t <= b for t in times) for a, b in zip(starts, ends, strict=True))
+
+    async def one_session(port: int, audio: np.ndarray) -> bool:
+        client = await wyoming_client(port)
+        try:
+            return await wyoming_stream(client, audio) is not None
+        finally:
+            await client.disconnect()
+
+    async def every_session(port: int) -> int:
+        return sum([await one_session(port, audio) for audio in framed])
+
+    with wyoming_server(export) as port:
+        in_sessions = asyncio.run(every_session(port))
+    assert in_stream >= 10, f"the model hears only {in_stream} of 20 held-out voices"
+    assert in_sessions >= in_stream, f"{in_sessions} heard in fresh sessions, {in_stream} in one"
 
 
 def test_a_broken_release_is_refused_and_the_old_model_keeps_listening(

@@ -115,6 +115,16 @@ def test_tiny_training_job_exports_everything(registry: Registry) -> None:
     assert [u.progress for u in updates] == sorted(u.progress for u in updates)
     log = (result.job_dir / "logs.txt").read_text()
     assert "epoch 2/2" in log and "threshold" in log
+    # Every held-out positive it missed is listed, with ingest's level and a cause.
+    m = metadata["metrics"]
+    missed = m["missed_positives"]
+    assert sum(len(miss["missed_at"]) for miss in missed) == round(
+        m["frr"] * m["positives_evaluated"]
+    )
+    for miss in missed:
+        assert miss["peak_dbfs"] is not None and miss["cause"] and miss["advice"]
+        assert set(miss["scores"]) == {"20 dB", "10 dB"}
+        assert f"missed held-out positive: clip {miss['clip_id']}" in log
     artifacts = json.loads((registry.layout.root / "artifacts.json").read_text())["models"]
     assert artifacts[result.job_id]["dataset_sha256"] == metadata["dataset_sha256"]
 
@@ -270,6 +280,8 @@ def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
     assert job.status == "succeeded" and job.created_by == "cli" and job.stage == "export"
     assert job.metrics is not None
     assert lines[2].startswith(f"threshold {job.metrics['threshold']:.6g}")
+    missed = [line for line in lines if line.startswith("missed held-out positive: clip ")]
+    assert len(missed) == len(job.metrics["missed_positives"])
     assert queue.current_job_id(registry) == job_id
 
     bad = run_cli(registry.layout.root, "train", "--dataset", "computer", "--set", "epochs=-1")

@@ -244,6 +244,7 @@ def train(
     """Train, evaluate and export a model as a job run here; prints the job id and export folder."""
     from waketrain.jobs.worker import WorkerOptions, train_here
     from waketrain.training.config import parse_set_options
+    from waketrain.training.diagnosis import MissedClip
     from waketrain.training.evaluate import FalseAccepts
     from waketrain.training.pipeline import ProgressUpdate
 
@@ -283,6 +284,9 @@ def train(
         f"threshold {m['threshold']:.6g}: FRR {m['frr']:.1%}; false accepts "
         f"{false_accepts.describe()}; target {target:g}/h {verdict}"
     )
+    for missed in m.get("missed_positives") or []:
+        clip = MissedClip(**missed)
+        typer.echo(f"missed held-out positive: {clip.describe()}. {clip.advice}")
 
 
 negatives_app = typer.Typer(

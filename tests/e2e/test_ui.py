@@ -239,6 +239,22 @@ def test_a_new_model_replaces_the_current_one_only_when_at_least_as_good(
         expect(shown).to_contain_text("not better, so it did not replace the current model")
     expect(shown).to_contain_text(f"same {comparison['positives']} held-out positives")
     screenshot(page, "06b-against-current")
+
+    # The held-out positives it missed, each playable, with its level and the likely cause.
+    missed = job["metrics"]["missed_positives"]
+    details = new.locator("xpath=following-sibling::tr[1]")
+    if missed:
+        listed = details.get_by_test_id("missed-clip")
+        expect(listed).to_have_count(len(missed))
+        first = listed.first
+        expect(first).to_have_attribute("data-clip-id", missed[0]["clip_id"])
+        expect(first.get_by_test_id("missed-cause")).to_have_text(missed[0]["cause"])
+        src = first.locator("audio").get_attribute("src") or ""
+        audio = page.request.get(src)
+        assert audio.ok and audio.headers["content-type"].startswith("audio/")
+        screenshot(page, "06c-missed-clips")
+    else:
+        expect(details.get_by_test_id("missed-none")).to_be_visible()
     page.request.post(f"/jobs/{current_id}/bless", headers={"X-Requested-With": "waketrain"})
 
 

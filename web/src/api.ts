@@ -32,8 +32,22 @@ export interface JobMetrics {
   calibration_hours?: number;
   comparison?: ModelComparison | null;
   not_better_than_current?: boolean;
+  missed_positives?: MissedClip[];
   model_id?: string;
   [key: string]: unknown;
+}
+
+// A held-out positive the model did not hear, with what ingest measured and the likely cause.
+export interface MissedClip {
+  clip_id: string;
+  speaker: string | null;
+  scores: Record<string, number>;
+  missed_at: string[];
+  peak_dbfs: number | null;
+  rms_dbfs: number | null;
+  clipping_ratio: number | null;
+  cause: string;
+  advice: string;
 }
 
 export interface Standing {

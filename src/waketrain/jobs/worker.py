@@ -131,7 +131,8 @@ def run_job(
     summary = {
         key: metadata["metrics"][key]
         for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
-                    "fa_per_hour_upper", "hours_to_decide", "calibration_hours")
+                    "fa_per_hour_upper", "hours_to_decide", "calibration_hours",
+                    "missed_positives")
     }  # fmt: skip
     for key in ("threshold", "target_met", "model_id", "timings_seconds", "comparison"):
         summary[key] = metadata[key]

@@ -6,7 +6,7 @@ placed, stretched, reverberated and mixed with noise without touching the CPU.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from waketrain.training.data import PreparedData
 RIR_SAMPLES = SAMPLE_RATE_HZ // 2
 QUIET_FLOOR_DBFS = -50.0  # windows quieter than this still get audible noise
 POSITIVE, NEGATIVE, REVERSED, FRAGMENT = 0, 1, 2, 3  # kinds of training window
+# Microphone colouration: a random gain (dB) at each anchor, linear in log-frequency between.
+COLOUR_ANCHORS_HZ = (100.0, 300.0, 800.0, 2000.0, 4000.0, 7000.0)
+Uniform = Callable[[int], torch.Tensor]  # n uniform draws in [0, 1), on the batch's device
 
 
 class AudioBank:
@@ -126,6 +129,81 @@ def reverberate(x: torch.Tensor, rir: torch.Tensor, apply: torch.Tensor) -> torc
     wet = torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(rir, n), n)[:, : x.shape[1]]
     wet = wet * torch.sqrt(_power(x) / _power(wet).clamp(min=1e-10))[:, None]
     return torch.where(apply[:, None], wet, x)
+
+
+def colour(
+    x: torch.Tensor,
+    anchors_db: torch.Tensor,
+    low_cut_hz: torch.Tensor,
+    high_cut_hz: torch.Tensor,
+    apply: torch.Tensor,
+) -> torch.Tensor:
+    """Each row through its own microphone: a smooth EQ curve and a band limit, (B, W).
+
+    `anchors_db` (B, len(COLOUR_ANCHORS_HZ)) is the EQ gain at each anchor; below
+    `low_cut_hz` and above `high_cut_hz` the response falls off (2nd- and 4th-order
+    Butterworth magnitudes), as a small microphone or a loudspeaker's does.
+    """
+    width = x.shape[1]
+    freqs = torch.fft.rfftfreq(width, 1 / SAMPLE_RATE_HZ, device=x.device)
+    anchors = torch.log(torch.tensor(COLOUR_ANCHORS_HZ, device=x.device))
+    where = torch.log(freqs.clamp(min=1.0)).clamp(anchors[0], anchors[-1])
+    upper = torch.searchsorted(anchors, where).clamp(1, len(anchors) - 1)
+    t = (where - anchors[upper - 1]) / (anchors[upper] - anchors[upper - 1])
+    curve_db = anchors_db[:, upper - 1] * (1 - t) + anchors_db[:, upper] * t  # (B, F)
+    ratio_low = freqs[None, :] / low_cut_hz[:, None]
+    ratio_high = freqs[None, :] / high_cut_hz[:, None]
+    band = ratio_low**2 / torch.sqrt(1 + ratio_low**4) / torch.sqrt(1 + ratio_high**8)
+    response = 10 ** (curve_db / 20) * band
+    coloured = torch.fft.irfft(torch.fft.rfft(x) * response, width)
+    return torch.where(apply[:, None], coloured, x)
+
+
+def set_level(x: torch.Tensor, rms_dbfs: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
+    """Scale each row to an RMS level in dBFS where `apply`, (B, W)."""
+    gain = 10 ** (rms_dbfs / 20) / _power(x).clamp(min=1e-12).sqrt()
+    return torch.where(apply[:, None], x * gain[:, None], x)
+
+
+def overdrive(
+    x: torch.Tensor, drive_db: torch.Tensor, soft: torch.Tensor, apply: torch.Tensor
+) -> torch.Tensor:
+    """A preamp driven `drive_db` past full scale: hard clipping, or tanh saturation where
+    `soft`; the result peaks at full scale, as an overdriven recording does. (B, W)."""
+    peak = x.abs().amax(dim=1).clamp(min=1e-6)
+    driven = x * (10 ** (drive_db / 20) / peak)[:, None]
+    distorted = torch.where(soft[:, None], torch.tanh(driven), driven.clamp(-1.0, 1.0))
+    return torch.where(apply[:, None], distorted, x)
+
+
+def widen_voice(x: torch.Tensor, a: AugmentConfig, uniform: Uniform) -> torch.Tensor:
+    """The finished mix as other microphones, levels and preamps would record it, (B, W).
+
+    A random microphone colouration; then either an absolute level (quiet and distant to
+    loud) or a relative gain; then, for some, overdrive. The operator's 50 clips come from
+    one or two microphones at one level; the board hears every voice at every level.
+    """
+    b = len(x)
+
+    def between(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * uniform(b)
+
+    n_anchors = len(COLOUR_ANCHORS_HZ)
+    anchors_db = (uniform(b * n_anchors).view(b, n_anchors) * 2 - 1) * a.colour_db
+    x = colour(
+        x,
+        anchors_db,
+        between(a.low_cut_hz_min, a.low_cut_hz_max),
+        between(a.high_cut_hz_min, a.high_cut_hz_max),
+        uniform(b) < a.colour_probability,
+    )
+    absolute = uniform(b) < a.level_probability
+    x = set_level(x, between(a.level_dbfs_min, a.level_dbfs_max), absolute)
+    gain = 10 ** (between(a.gain_db_min, a.gain_db_max) / 20)
+    x = torch.where(absolute[:, None], x, x * gain[:, None])
+    soft = uniform(b) < 0.5
+    x = overdrive(x, between(0.0, a.overdrive_db_max), soft, uniform(b) < a.overdrive_probability)
+    return x.clamp(-1.0, 1.0)
 
 
 def spec_augment(
@@ -257,5 +335,4 @@ class TrainingWindows:
         )
         snr = _between(a.snr_db_min, a.snr_db_max, b, gen, d)
         x = add_noise(x, noise, snr, (_uniform(b, gen, d) < a.noise_probability).float())
-        gain = 10 ** (_between(a.gain_db_min, a.gain_db_max, b, gen, d) / 20)
-        return (x * gain[:, None]).clamp(-1.0, 1.0)
+        return widen_voice(x, a, lambda n: _uniform(n, gen, d))

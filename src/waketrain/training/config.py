@@ -20,6 +20,23 @@ class AugmentConfig(BaseModel):
     rir_probability: float = Field(default=0.3, ge=0, le=1)
     gain_db_min: float = Field(default=-12.0, ge=-60, le=20)
     gain_db_max: float = Field(default=6.0, ge=-60, le=20)
+    level_probability: float = Field(
+        default=0.5, ge=0, le=1, description="Windows set to an absolute level, not a gain."
+    )
+    level_dbfs_min: float = Field(default=-50.0, ge=-80, le=0, description="RMS, dBFS.")
+    level_dbfs_max: float = Field(default=-10.0, ge=-80, le=0, description="RMS, dBFS.")
+    colour_probability: float = Field(
+        default=0.5, ge=0, le=1, description="Windows through a random microphone response."
+    )
+    colour_db: float = Field(default=6.0, ge=0, le=24, description="EQ gain range, +/- dB.")
+    low_cut_hz_min: float = Field(default=40.0, ge=10, le=2000)
+    low_cut_hz_max: float = Field(default=400.0, ge=10, le=2000)
+    high_cut_hz_min: float = Field(default=3000.0, ge=1000, le=16000)
+    high_cut_hz_max: float = Field(default=9000.0, ge=1000, le=16000)
+    overdrive_probability: float = Field(
+        default=0.1, ge=0, le=1, description="Windows clipped or saturated past full scale."
+    )
+    overdrive_db_max: float = Field(default=18.0, ge=0, le=40)
     speed_probability: float = Field(default=0.5, ge=0, le=1)
     speed_min: float = Field(default=0.9, ge=0.5, le=1.0)
     speed_max: float = Field(default=1.1, ge=1.0, le=2.0)
@@ -37,7 +54,13 @@ class AugmentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> AugmentConfig:
-        for low, high in (("snr_db_min", "snr_db_max"), ("gain_db_min", "gain_db_max")):
+        for low, high in (
+            ("snr_db_min", "snr_db_max"),
+            ("gain_db_min", "gain_db_max"),
+            ("level_dbfs_min", "level_dbfs_max"),
+            ("low_cut_hz_min", "low_cut_hz_max"),
+            ("high_cut_hz_min", "high_cut_hz_max"),
+        ):
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not exceed {high}")
         return self

@@ -107,6 +107,9 @@ class EvaluationResult:
     negative_clips: int
     negative_hours: float
     curve: list[OperatingPoint] = field(default_factory=list)
+    # per positive span, in frame_positives order: its peak score, and whether it was heard
+    positive_peaks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    positive_heard: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass
@@ -231,11 +234,11 @@ def choose_within(points: list[OperatingPoint], choice: ThresholdChoice) -> Oper
     if choice == "highest":
         return highest
     lowest = min(points, key=lambda p: p.threshold)
-    middle = (_log_odds(lowest.threshold) + _log_odds(highest.threshold)) / 2
-    return min(points, key=lambda p: abs(_log_odds(p.threshold) - middle))
+    middle = (log_odds(lowest.threshold) + log_odds(highest.threshold)) / 2
+    return min(points, key=lambda p: abs(log_odds(p.threshold) - middle))
 
 
-def _log_odds(p: float) -> float:
+def log_odds(p: float) -> float:
     p = min(max(p, 1e-9), 1 - 1e-9)
     return math.log(p / (1 - p))
 
@@ -353,6 +356,8 @@ def evaluate_streaming(
         "true_negative": len(peak_per_negative) - false_pos,
     }
     total = len(peak_per_positive) + len(peak_per_negative)
+    heard = detected(trigger_times(pos_scores, best.threshold, params), positives.spans,
+                     window_seconds)  # fmt: skip
     return EvaluationResult(
         threshold=best.threshold,
         target_fa_per_hour=target_fa_per_hour,
@@ -371,4 +376,6 @@ def evaluate_streaming(
         negative_clips=len(negatives),
         negative_hours=hours,
         curve=curve,
+        positive_peaks=peak_per_positive,
+        positive_heard=heard,
     )

@@ -29,7 +29,7 @@ from waketrain.runtime.speech_embedding import (
     samples_for_windows,
 )
 from waketrain.store.files import atomic_write_bytes
-from waketrain.training.augment import add_noise, reverberate, synthetic_rirs
+from waketrain.training.augment import add_noise, reverberate, synthetic_rirs, widen_voice
 from waketrain.training.config import AugmentConfig
 
 CACHE_VERSION = b"oww-embeddings-v1"
@@ -133,7 +133,7 @@ class HeadExampleBuilder:
         return clip
 
     def _finish(self, segment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Background noise at a random SNR, then a random gain."""
+        """Background noise at a random SNR, then another microphone, level and preamp."""
         a = self.augment
         if self.background and rng.random() < a.noise_probability:
             source = self.background[rng.integers(len(self.background))]
@@ -146,8 +146,12 @@ class HeadExampleBuilder:
                 torch.from_numpy(segment)[None, :], noise[None, :], snr, torch.ones(1)
             )
             segment = mixed[0].numpy()
-        gain = 10 ** (rng.uniform(a.gain_db_min, a.gain_db_max) / 20)
-        return np.clip(segment * gain, -1.0, 1.0).astype(np.float32)
+        widened = widen_voice(
+            torch.from_numpy(segment)[None, :],
+            a,
+            lambda n: torch.from_numpy(rng.random(n, dtype=np.float32)),
+        )
+        return widened[0].numpy()
 
     def phrase(self, clip: np.ndarray, variant: int) -> tuple[np.ndarray, np.ndarray]:
         """Windows of one phrase placed near the end of a segment, with a label each.

@@ -30,6 +30,7 @@ from waketrain.training.bank_use import BankPlan, HardNegativeMiner, calibration
 from waketrain.training.comparison import Scorer, compare_with_current
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
+from waketrain.training.diagnosis import clip_levels, missed_positives
 from waketrain.training.evaluate import (
     JOB_FRAME_SNRS_DB,
     EvaluationResult,
@@ -238,7 +239,8 @@ def train(
     )
     onnx_path = export_dir / "wake_model.onnx"
     exported = fitting.export(onnx_path)
-    val_positives = [e.samples for e in data.val if e.label == "positive"]
+    val_positive_examples = [e for e in data.val if e.label == "positive"]
+    val_positives = [e.samples for e in val_positive_examples]
     val_background = [e.samples for e in data.val if e.label == "noise"] or eval_negatives
     calibration, calibration_hours = calibration_scores(
         bank, plan.calibration, exported.score_windows, exported.score_audio, exported.params
@@ -263,6 +265,16 @@ def train(
         frr=evaluation.frr,
         fa_per_hour=evaluation.fa_per_hour,
     )
+    missed = missed_positives(
+        val_positive_examples,
+        JOB_FRAME_SNRS_DB,
+        evaluation.positive_peaks,
+        evaluation.positive_heard,
+        evaluation.threshold,
+        clip_levels(registry, [e.clip_id for e in val_positive_examples]),
+    )
+    for miss in missed:
+        log.line(f"missed held-out positive: {miss.describe()}")
     comparison = compare_with_current(
         registry.layout.models / "current",
         Scorer(exported.score_audio, exported.score_windows, exported.params, evaluation.threshold),
@@ -322,6 +334,7 @@ def train(
                 for label in ("positive", "negative")}
         for split in ("train", "val")
     } | {"from_models": sorted(set(data.captured_by.values()))}  # fmt: skip
+    metadata["metrics"]["missed_positives"] = [m.as_dict() for m in missed]
     metadata["metrics"]["captured_false_wakes"] = {
         "held_out": len(held_out_false_wakes),
         "fired": captured_fired,

@@ -11,6 +11,7 @@ import {
   spanBetween,
 } from "../../../format";
 import { Lightbox } from "./Lightbox";
+import { MissedClips } from "./MissedClips";
 
 const COLUMN_COUNT = 10;
 
@@ -272,6 +273,7 @@ function JobDetails({
           </figure>
         </div>
       )}
+      {job.status === "succeeded" && Array.isArray(m.missed_positives) && <MissedClips missed={m.missed_positives} />}
     </div>
   );
 }
