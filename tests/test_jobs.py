@@ -109,9 +109,14 @@ def test_job_runs_through_all_stages_live_and_its_artifacts_download(
     job = api.get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["attempt"] == 1
     assert {"frr", "fa_per_hour", "auc", "threshold"} <= set(job["metrics"])
-    # The dataset's metrics.json on disk follows the job, not only the next clip change.
-    on_disk = json.loads((service.data_dir / "datasets" / "computer" / "metrics.json").read_text())
-    assert on_disk["last_job"]["id"] == job_id and on_disk["last_job"]["status"] == "succeeded"
+    # The dataset's metrics.json on disk follows the job, not only the next clip change: the
+    # worker rewrites it just after committing the status the API already reports.
+    projection = service.data_dir / "datasets" / "computer" / "metrics.json"
+    deadline = time.monotonic() + 10
+    while (on_disk := json.loads(projection.read_text()))["last_job"]["status"] != "succeeded":
+        assert time.monotonic() < deadline, on_disk["last_job"]
+        time.sleep(0.05)
+    assert on_disk["last_job"]["id"] == job_id
     assert on_disk["last_job"]["metrics"] == job["metrics"]
     metadata = api.get(f"/jobs/{job_id}/artifacts/metadata.json").json()
     assert metadata["job_id"] == job_id and metadata["threshold"] == job["metrics"]["threshold"]
