@@ -82,19 +82,20 @@ def missed_positives(
     n = len(positives)
     if len(peaks) != n * len(snrs_db) or len(heard) != len(peaks):
         raise ValueError("one peak and one verdict per positive and SNR expected")
+    at = [f"{snr:g} dB" for snr in snrs_db]
+    snrs = np.asarray(snrs_db)
+    by_snr_peaks = np.asarray(peaks).reshape(len(at), n)
+    by_snr_heard = np.asarray(heard, bool).reshape(len(at), n)
     missed = []
     for i, example in enumerate(positives):
-        at = [f"{snr:g} dB" for snr in snrs_db]
-        scores = {name: float(peaks[k * n + i]) for k, name in enumerate(at)}
-        was_heard = [bool(heard[k * n + i]) for k in range(len(at))]
+        scores = {name: float(p) for name, p in zip(at, by_snr_peaks[:, i], strict=True)}
+        was_heard = by_snr_heard[:, i]
         lost = [name for name, h in zip(at, was_heard, strict=True) if not h]
         if not lost:
             continue
         # Noise is to blame only when every SNR it was missed at is noisier than every one
         # it was heard at.
-        in_noise = any(was_heard) and max(
-            snr for snr, h in zip(snrs_db, was_heard, strict=True) if not h
-        ) < min(snr for snr, h in zip(snrs_db, was_heard, strict=True) if h)
+        in_noise = bool(was_heard.any() and snrs[~was_heard].max() < snrs[was_heard].min())
         level = levels.get(example.clip_id, Level(None, None, None))
         cause, advice = _cause(level, lost, in_noise, min(scores.values()), threshold)
         missed.append(
