@@ -20,7 +20,10 @@ within a 5-point FRR margin), on the same data.
 
 --voices: the same setting as --bank, with each augmentation that widens the operator's
 voices (microphone colouration, absolute level, overdrive) turned off in turn, all of them
-off (the default before them: "none of them"), and without synthetic speech.
+off ("none of them"), with the voice shift (pitch and formants), with synthetic speech
+(which the default leaves out here: its bank has real speech to train on), without its
+positives or its negatives, with Piper's voice instead of espeak-ng's or beside it, and with
+synthetic positives instead of the real ones.
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ def report_one(model: ExportedModel, measured: Measured, test: TestAudio, second
 
 COMPARE_CONDITIONS = [  # (label, synth.use, real training positives)
     ("real", "off", 25), ("real", "off", 50),
-    ("synthetic", "only", 50), ("real + synthetic", "auto", 25), ("real + synthetic", "auto", 50),
+    ("synthetic", "only", 50), ("real + synthetic", "on", 25), ("real + synthetic", "on", 50),
 ]  # fmt: skip
 
 
@@ -316,7 +319,18 @@ def voice_conditions() -> dict[str, dict[str, object]]:
     conditions: dict[str, dict[str, object]] = {"default": {}}
     conditions["none of them"] = {k: v for off in VOICE_WIDENING.values() for k, v in off.items()}
     conditions |= {f"without {name}": off for name, off in VOICE_WIDENING.items()}
-    conditions["without synthetic speech"] = {"synth.use": "off"}
+    conditions["with voice shift"] = {"augment.voice_shift_probability": 0.5}
+    # the default's bank has real speech to train on, so synth.use=auto adds none: "on" does
+    speech: dict[str, object] = {"synth.use": "on"}
+    conditions["with synthetic speech"] = speech
+    conditions["with synthetic speech and voice shift"] = speech | {
+        "augment.voice_shift_probability": 0.5
+    }
+    conditions["without synthetic positives"] = speech | {"synth.positives": 0}
+    conditions["without synthetic negatives"] = speech | {"synth.confusables": 0, "synth.speech": 0}
+    conditions["piper voices"] = speech | {"synth.voices": "piper"}
+    conditions["espeak and piper voices"] = speech | {"synth.voices": "both"}
+    conditions["synthetic positives only"] = {"synth.use": "only"}
     return conditions
 
 
@@ -330,8 +344,10 @@ def voices_ablation(
     for seed in SEEDS:
         for label, off in conditions.items():
             config = apply_overrides(base, {"seed": seed, **off})
-            rows[label][seed] = held_out_row(registry, config, streams, test)
-            print(f"done: seed {seed} {label}", flush=True)
+            row = rows[label][seed] = held_out_row(registry, config, streams, test)
+            print(f"done: seed {seed} {label}: FRR 10 dB {row.frr_noisy:.1%}, "
+                  f"{row.held.count} held-out FAs, {row.frr_noisy_at_zero:.1%} at 0 FA, "
+                  f"{row.seconds:.0f} s", flush=True)  # fmt: skip
     print_setting(n, streams)
     print("FRR at 10 dB (held-out false accepts) at each job's own threshold; the last but "
           "one column: mean FRR at 10 dB at the lowest threshold with no false accept in the "

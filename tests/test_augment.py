@@ -15,6 +15,7 @@ from waketrain.training.augment import (
     overdrive,
     reverberate,
     set_level,
+    shift_voice,
     spec_augment,
     synthetic_rirs,
 )
@@ -121,6 +122,27 @@ def test_overdrive_clips_hard_or_saturates_soft_at_full_scale() -> None:
     assert out[1].abs().max() < 1.0 and out[1].abs().max() > 0.99  # tanh: near, never at
     assert (out[1].abs() >= 0.99).float().mean() < clipped
     assert torch.equal(out[2], x[2])
+
+
+def pitch_hz(x: np.ndarray) -> float:
+    """The fundamental of the loudest 40 ms, by autocorrelation (60-400 Hz)."""
+    loudest = int(np.argmax(np.convolve(x**2, np.ones(640), "same")))
+    part = x[max(0, loudest - 320) : loudest + 320]
+    corr = np.correlate(part, part, "full")[len(part) - 1 :]
+    low, high = 16000 // 400, 16000 // 60
+    return 16000 / (low + int(np.argmax(corr[low:high])))
+
+
+def test_shift_voice_moves_pitch_keeps_length_and_level_of_a_real_phrase() -> None:
+    x = real_phrase()[0].numpy()
+    for semitones in (-4.0, -2.0, 2.0, 4.0):
+        y = shift_voice(x, semitones)
+        assert len(y) == len(x)
+        assert np.isclose(np.mean(y**2), np.mean(x**2), rtol=1e-3)
+        ratio = pitch_hz(y) / pitch_hz(x)
+        assert abs(np.log2(ratio) * 12 - semitones) < 0.5, (semitones, ratio)
+    assert np.allclose(shift_voice(x, 0.0), x, atol=0.02)
+    assert np.array_equal(shift_voice(x[:100], 3.0), x[:100])
 
 
 def test_spec_augment_masks_stripes() -> None:

@@ -159,9 +159,13 @@ def test_a_worse_model_is_kept_but_does_not_replace_the_current_one(tmp_path: Pa
     registry = computer_registry(tmp_path / "registry", {"wake/snowboy": 45})
     NegativeBank(registry.layout).add([shared(DIGITS)], "digits", "speech")
     options = WorkerOptions(heartbeat_seconds=1.0)
-    good = TINY_HEAD | {"synth.use": "off"}
+    # synth.use=auto: a bank with real speech to train on stands in for synthetic speech
+    good = TINY_HEAD | {"synth.bank_speech_hours": 0.05}
     first = train_here(registry, "computer", good, "t", options)
     assert first.metrics and first.metrics["comparison"] is None  # nothing to compare with
+    log = (registry.layout.jobs / first.id / "logs.txt").read_text()
+    assert "synthetic speech: none: the negative bank gives 0.08 h of real speech" in log
+    assert "synthetic data for" not in log
     assert current_job_id(registry) == first.id
 
     untrained = good | {"epochs": 1, "lr": 1e-7}  # as good as no training at all

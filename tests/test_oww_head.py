@@ -83,6 +83,7 @@ def test_oww_head_job_exports_the_openwakeword_model_format(oww_job: TrainResult
         assert (oww_job.export_dir / name).stat().st_size > 0
     log = (oww_job.job_dir / "logs.txt").read_text()
     assert "synthetic data for 'computer'" in log and "speech embeddings:" in log
+    assert "synthetic speech: added: the negative bank gives 0.00 h of real speech" in log
 
 
 def test_openwakeword_loads_the_head_as_tars_does_and_agrees_with_our_stream(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -279,7 +280,11 @@ def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
     job = queue.get_job(registry, job_id)
     assert job.status == "succeeded" and job.created_by == "cli" and job.stage == "export"
     assert job.metrics is not None
-    assert lines[2].startswith(f"threshold {job.metrics['threshold']:.6g}")
+    log_odds = job.metrics["threshold_log_odds"]
+    assert lines[2].startswith(
+        f"threshold {job.metrics['threshold']:.6g} (log-odds {log_odds:.2f}): "
+    )
+    assert abs(1 / (1 + math.exp(-log_odds)) - job.metrics["threshold"]) < 1e-9
     missed = [line for line in lines if line.startswith("missed held-out positive: clip ")]
     assert len(missed) == len(job.metrics["missed_positives"])
     assert queue.current_job_id(registry) == job_id

@@ -281,7 +281,8 @@ def train(
         else "NOT met"
     )
     typer.echo(
-        f"threshold {m['threshold']:.6g}: FRR {m['frr']:.1%}; false accepts "
+        f"threshold {m['threshold']:.6g} (log-odds {m['threshold_log_odds']:.2f}): "
+        f"FRR {m['frr']:.1%}; false accepts "
         f"{false_accepts.describe()}; target {target:g}/h {verdict}"
     )
     for missed in m.get("missed_positives") or []:

@@ -39,6 +39,23 @@ export function formatPercent(fraction: number | null | undefined, digits = 1): 
   return `${(fraction * 100).toFixed(digits)} %`;
 }
 
+// Scores of a head over speech embeddings crowd near 1 (a threshold of 0.9988, a peak of
+// 0.99875): above 0.9, enough digits that what is left to 1 keeps three significant figures,
+// so a peak just under its threshold never reads as equal to it.
+export function formatScore(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  const rest = 1 - value;
+  if (rest >= 0.1 || rest <= 0) return value.toFixed(2);
+  const digits = Math.min(9, Math.ceil(-Math.log10(rest)) + 2);
+  return value.toFixed(digits).replace(/\.?0+$/, "");
+}
+
+// The same score on the logit scale, which does not crowd: 0.99 is 4.6, 0.9999 is 9.2.
+export function formatLogOdds(value: number): string {
+  const p = Math.min(Math.max(value, 1e-9), 1 - 1e-9);
+  return Math.log(p / (1 - p)).toFixed(1);
+}
+
 export function formatNumber(value: number | null | undefined, digits = 2): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "—";
   return value.toFixed(digits);

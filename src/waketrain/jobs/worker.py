@@ -132,7 +132,7 @@ def run_job(
         key: metadata["metrics"][key]
         for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
                     "fa_per_hour_upper", "hours_to_decide", "calibration_hours",
-                    "missed_positives")
+                    "missed_positives", "threshold_log_odds")
     }  # fmt: skip
     for key in ("threshold", "target_met", "model_id", "timings_seconds", "comparison"):
         summary[key] = metadata[key]

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.store.files import atomic_write_json
+from waketrain.synth import piper
 from waketrain.synth.espeak import ENGLISH_VOICES, Espeak, SpeechSynthesisFailed, Voice
 from waketrain.synth.phrases import GENERIC_SPEECH, confusable_phrases
 
@@ -40,9 +42,23 @@ class SynthConfig(BaseModel):
 
     use: str = Field(
         default="auto",
-        pattern="^(auto|off|only)$",
-        description="auto: real + synthetic; off: real clips only; only: synthetic positives "
-        "instead of the real training positives (held-out real positives still evaluate).",
+        pattern="^(auto|on|off|only)$",
+        description="on: real + synthetic; off: real clips only; auto: on, unless the "
+        "negative bank gives an oww_head job bank_speech_hours of real speech to train on; "
+        "only: synthetic positives instead of the real training positives (held-out real "
+        "positives still evaluate).",
+    )
+    bank_speech_hours: float = Field(
+        default=0.25,
+        ge=0,
+        description="auto: with this much real speech from the bank to train on, synthetic "
+        "speech makes the head separate worse (bench/accuracy.py --voices), so none is made.",
+    )
+    voices: Literal["espeak", "piper", "both"] = Field(
+        default="espeak",
+        description="Who speaks: espeak-ng (6 accents x 104 voice variants, formant "
+        "synthesis), Piper's en_US-joe-medium (one natural US voice at many tempos), or "
+        "both, half each.",
     )
     positives: int = Field(default=300, ge=0, le=5000)
     confusables: int = Field(default=300, ge=0, le=5000)
@@ -111,6 +127,14 @@ def _random_voice(rng: random.Random, variants: list[str]) -> Voice:
     )
 
 
+def _random_piper_style(rng: random.Random) -> piper.PiperStyle:
+    return piper.PiperStyle(
+        length_scale=rng.uniform(0.75, 1.35),
+        noise_scale=rng.uniform(0.3, 1.0),
+        noise_w=rng.uniform(0.3, 1.2),
+    )
+
+
 def _styled(text: str, rng: random.Random) -> tuple[str, bool]:
     """Plain, question, exclamation, or one word emphasised (SSML)."""
     words = text.split()
@@ -128,7 +152,7 @@ def _styled(text: str, rng: random.Random) -> tuple[str, bool]:
 
 def _cache_key(phrase: str, config: SynthConfig, seed: int) -> str:
     spec = {"phrase": phrase.lower().strip(), "seed": seed, "version": GENERATOR_VERSION}
-    spec.update(config.model_dump(exclude={"use", "weight"}))
+    spec.update(config.model_dump(exclude={"use", "weight", "bank_speech_hours"}))
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -168,22 +192,30 @@ def _generate(phrase: str, config: SynthConfig, seed: int) -> SyntheticSet:
     clips: list[SyntheticClip] = []
     for kind in KINDS:
         for text in texts[kind]:
-            voice = _random_voice(rng, variants)
-            spoken, ssml = _styled(text, rng)
-            clip_seed = rng.randrange(2**31)
+            use_piper = config.voices == "piper" or (config.voices == "both" and rng.random() < 0.5)
             try:
-                audio = _trim(engine.speak(spoken, voice, ssml=ssml, seed=clip_seed))
+                if use_piper:
+                    style = _random_piper_style(rng)
+                    name = style.name
+                    spoken = rng.choice((text, text, f"{text}?", f"{text}!"))  # no SSML
+                    audio = _trim(piper.speak(spoken, style, seed))
+                else:
+                    voice = _random_voice(rng, variants)
+                    name = voice.name
+                    spoken, ssml = _styled(text, rng)
+                    clip_seed = rng.randrange(2**31)
+                    audio = _trim(engine.speak(spoken, voice, ssml=ssml, seed=clip_seed))
                 audio /= max(1.0, float(np.abs(audio).max(initial=0.0)) / 0.95)  # no clipping
             except SpeechSynthesisFailed as exc:
-                dropped.append({"text": text, "voice": voice.name, "reason": str(exc)})
+                dropped.append({"text": text, "voice": name, "reason": str(exc)})
                 continue
             if len(audio) < SAMPLE_RATE_HZ // 10:
-                dropped.append({"text": text, "voice": voice.name, "reason": "no audible speech"})
+                dropped.append({"text": text, "voice": name, "reason": "no audible speech"})
             elif kind == "positive" and len(audio) > MAX_POSITIVE_SECONDS * SAMPLE_RATE_HZ:
                 reason = f"longer than {MAX_POSITIVE_SECONDS:g} s"
-                dropped.append({"text": text, "voice": voice.name, "reason": reason})
+                dropped.append({"text": text, "voice": name, "reason": reason})
             else:
-                clips.append(SyntheticClip(kind, text, voice.name, audio))
+                clips.append(SyntheticClip(kind, text, name, audio))
     generated = {kind: sum(c.kind == kind for c in clips) for kind in KINDS}
     return SyntheticSet(clips, SynthReport(phrase=wanted, generated=generated, dropped=dropped))
 

@@ -176,6 +176,50 @@ def overdrive(
     return torch.where(apply[:, None], distorted, x)
 
 
+def _time_stretch(x: np.ndarray, rate: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
+    """`x` played `rate` times as fast at the same pitch: a phase vocoder, (len(x) / rate,)."""
+    window = np.hanning(n_fft).astype(np.float32)
+    padded = np.pad(x, (n_fft // 2, n_fft // 2 + n_fft))
+    n_frames = (len(padded) - n_fft) // hop + 1
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    spectra = np.fft.rfft(frames * window)
+    steps = np.arange(0, n_frames - 1, rate)
+    before = steps.astype(int)
+    frac = (steps - before)[:, None]
+    magnitude = (1 - frac) * np.abs(spectra[before]) + frac * np.abs(spectra[before + 1])
+    expected = 2 * np.pi * hop * np.arange(spectra.shape[1]) / n_fft
+    advance = np.angle(spectra[before + 1]) - np.angle(spectra[before]) - expected
+    advance -= 2 * np.pi * np.round(advance / (2 * np.pi))
+    phase = np.angle(spectra[0]) + np.cumsum(
+        np.vstack([np.zeros_like(expected), (expected + advance)[:-1]]), axis=0
+    )
+    frames_out = np.fft.irfft(magnitude * np.exp(1j * phase), n_fft) * window
+    length = len(steps) * hop + n_fft
+    out, norm = np.zeros(length), np.zeros(length)
+    for i, frame in enumerate(frames_out):
+        out[i * hop : i * hop + n_fft] += frame
+        norm[i * hop : i * hop + n_fft] += window**2
+    out = out / np.maximum(norm, 1e-3)
+    return out[n_fft // 2 : n_fft // 2 + round(len(x) / rate)].astype(np.float32)
+
+
+def shift_voice(x: np.ndarray, semitones: float) -> np.ndarray:
+    """The clip spoken by a smaller (up) or larger (down) voice at the same speed.
+
+    Pitch and formants move together by `semitones`, as between a man, a woman and a
+    child: resampling moves both and changes the length, the phase vocoder restores it.
+    """
+    if len(x) < 512:  # shorter than one vocoder frame: nothing to shift
+        return x
+    factor = 2 ** (semitones / 12)
+    stretched = _time_stretch(x, 1 / factor)
+    positions = np.minimum(np.arange(len(x)) * factor, len(stretched) - 1)
+    shifted = np.interp(positions, np.arange(len(stretched)), stretched)
+    # the vocoder's smeared phases cost some energy: the voice keeps its level
+    shifted *= np.sqrt(np.mean(x**2) / max(float(np.mean(shifted**2)), 1e-12))
+    return shifted.astype(np.float32)
+
+
 def widen_voice(x: torch.Tensor, a: AugmentConfig, uniform: Uniform) -> torch.Tensor:
     """The finished mix as other microphones, levels and preamps would record it, (B, W).
 

@@ -37,6 +37,14 @@ class AugmentConfig(BaseModel):
         default=0.1, ge=0, le=1, description="Windows clipped or saturated past full scale."
     )
     overdrive_db_max: float = Field(default=18.0, ge=0, le=40)
+    voice_shift_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Clips spoken by a higher or lower voice: pitch and formants together, "
+        "same speed (the oww_head backend).",
+    )
+    voice_shift_semitones: float = Field(default=3.0, ge=0, le=12, description="Up to +/-.")
     speed_probability: float = Field(default=0.5, ge=0, le=1)
     speed_min: float = Field(default=0.9, ge=0.5, le=1.0)
     speed_max: float = Field(default=1.1, ge=1.0, le=2.0)

@@ -29,7 +29,13 @@ from waketrain.runtime.speech_embedding import (
     samples_for_windows,
 )
 from waketrain.store.files import atomic_write_bytes
-from waketrain.training.augment import add_noise, reverberate, synthetic_rirs, widen_voice
+from waketrain.training.augment import (
+    add_noise,
+    reverberate,
+    shift_voice,
+    synthetic_rirs,
+    widen_voice,
+)
 from waketrain.training.config import AugmentConfig
 
 CACHE_VERSION = b"oww-embeddings-v1"
@@ -116,12 +122,17 @@ class HeadExampleBuilder:
         return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little"), variant])
 
     def _speech(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The clip stretched (speed and pitch together) and maybe reverberated."""
+        """The clip stretched (speed and pitch together), maybe in another voice, maybe
+        reverberated."""
         a = self.augment
         if rng.random() < a.speed_probability:
             speed = rng.uniform(a.speed_min, a.speed_max)
             clip = np.interp(np.arange(0, len(clip) - 1, speed), np.arange(len(clip)), clip)
         clip = clip.astype(np.float32)
+        # drawn only when on, so that off leaves every other draw as it was
+        if a.voice_shift_probability and rng.random() < a.voice_shift_probability:
+            limit = a.voice_shift_semitones
+            clip = shift_voice(clip, rng.uniform(-limit, limit))
         if rng.random() < a.rir_probability:
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             if self.rirs:

@@ -37,6 +37,7 @@ from waketrain.training.evaluate import (
     clips_that_fire,
     evaluate_streaming,
     frame_positives,
+    log_odds,
 )
 from waketrain.training.export import (
     build_tensorrt_engine,
@@ -187,7 +188,9 @@ def train(
     plan = BankPlan.of(bank, config.bank)
     log.line(plan.summary())
     synthetic = None
-    if config.synth.use != "off":
+    wanted, why = synthetic_speech_wanted(config, plan)
+    log.line(f"synthetic speech: {why}")
+    if wanted:
         synthetic = synthesize(data.phrase, config.synth, registry.layout.scratch, config.seed)
         log.line(synthetic.report.summary())
     split = {
@@ -260,7 +263,8 @@ def train(
     log.report(
         "eval",
         1.0,
-        f"threshold {evaluation.threshold:.6g}: FRR {evaluation.frr:.1%}, "
+        f"threshold {evaluation.threshold:.6g} (log-odds {log_odds(evaluation.threshold):.2f}): "
+        f"FRR {evaluation.frr:.1%}, "
         f"AUC {evaluation.auc:.3f}. {evaluation.note}",
         frr=evaluation.frr,
         fa_per_hour=evaluation.fa_per_hour,
@@ -342,6 +346,7 @@ def train(
     if synthetic is not None:
         metadata["data"]["synthetic"] = {
             "use": config.synth.use,
+            "voices": config.synth.voices,
             "generated": synthetic.report.generated,
             "dropped": len(synthetic.report.dropped),
             "weight": config.synth.weight,
@@ -363,6 +368,31 @@ def train(
     )
     log.report("export", 1.0, f"exported {export_dir}")
     return TrainResult(job_id, job_dir, export_dir, metadata, timings)
+
+
+def synthetic_speech_wanted(config: TrainConfig, plan: BankPlan) -> tuple[bool, str]:
+    """Whether this job adds synthetic speech, and why.
+
+    Without a bank, espeak-ng's confusables and sentences are what teach the head that other
+    speech is not the phrase. With real speech from the bank to mine (oww_head), they make it
+    separate worse: on bench/accuracy.py --voices, 0.28 h of bank speech, the head missed
+    2.0 % at no held-out false accept without them and 6.5 % with them.
+    """
+    use = config.synth.use
+    if use != "auto":
+        return use != "off", f"synth.use={use}"
+    hours = 0.0
+    if config.backend == "oww_head":
+        hours = sum(f.source.seconds for f in plan.training if f.kind == "speech") / 3600
+    if hours >= config.synth.bank_speech_hours:
+        return False, (
+            f"none: the negative bank gives {hours:.2f} h of real speech to train on "
+            f"(synth.bank_speech_hours={config.synth.bank_speech_hours:g}; synth.use=on adds it)"
+        )
+    return True, (
+        f"added: the negative bank gives {hours:.2f} h of real speech to train on, under "
+        f"synth.bank_speech_hours={config.synth.bank_speech_hours:g}"
+    )
 
 
 def _with_synthetic(
@@ -477,6 +507,8 @@ def build_metadata(
         "metrics": {
             "frr": evaluation.frr,
             "fa_per_hour": evaluation.fa_per_hour,
+            # the logit scale, where thresholds near 1 stay apart: 0.99 is 4.6, 0.9999 is 9.2
+            "threshold_log_odds": log_odds(evaluation.threshold),
             "auc": evaluation.auc,
             "accuracy": evaluation.accuracy,
             "confusion": evaluation.confusion,

@@ -1,10 +1,7 @@
+import { formatScore } from "../format";
+
 const WIDTH = 1000;
 const PAD = { left: 44, right: 16, top: 14, bottom: 34 };
-
-/** Scores near 1 need a third decimal to tell thresholds apart. */
-export function formatScore(value: number): string {
-  return value >= 0.99 && value < 1 ? value.toFixed(3) : value.toFixed(2);
-}
 
 function niceStep(span: number): number {
   const rough = span / 8;

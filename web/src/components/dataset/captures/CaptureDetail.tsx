@@ -1,7 +1,7 @@
 import { forwardRef, useState } from "react";
 import { urls, type CaptureRecord, type CaptureVerdict } from "../../../api";
-import { formatDateTime, formatSeconds } from "../../../format";
-import { ScoreChart, formatScore } from "../../ScoreChart";
+import { formatDateTime, formatScore, formatSeconds } from "../../../format";
+import { ScoreChart } from "../../ScoreChart";
 import { ShortcutLegend, type Shortcut } from "../../ShortcutLegend";
 import { WaveformPlayer, type WaveformHandle } from "../../WaveformPlayer";
 import { KIND_TEXT, peakTime, verdictText } from "./captureText";

@@ -1,7 +1,6 @@
 import type { ReactNode } from "react";
 import type { CaptureRecord } from "../../../api";
-import { formatDateTime, formatSeconds } from "../../../format";
-import { formatScore } from "../../ScoreChart";
+import { formatDateTime, formatScore, formatSeconds } from "../../../format";
 import { ListTable } from "../ListTable";
 import { KIND_TEXT, verdictText } from "./captureText";
 

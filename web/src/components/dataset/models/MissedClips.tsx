@@ -1,5 +1,5 @@
 import { urls, type MissedClip } from "../../../api";
-import { formatNumber, formatPercent } from "../../../format";
+import { formatNumber, formatPercent, formatScore } from "../../../format";
 
 // The held-out positives a model did not hear: listen to each, see its level and the likely
 // cause, and what to record next. An average FRR hides the one voice that is not heard.
@@ -60,9 +60,4 @@ export function MissedClips({ missed }: { missed: MissedClip[] }) {
 
 function dbfs(value: number | null): string {
   return value == null ? "—" : `${formatNumber(value, 1)} dBFS`;
-}
-
-// Scores of a head over speech embeddings crowd near 1: show enough digits to compare.
-function formatScore(score: number): string {
-  return score > 0.99 ? score.toPrecision(5) : formatNumber(score, 3);
 }

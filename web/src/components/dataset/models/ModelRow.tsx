@@ -4,8 +4,10 @@ import {
   formatDateTime,
   formatFalseAccepts,
   formatHours,
+  formatLogOdds,
   formatNumber,
   formatPercent,
+  formatScore,
   formatSpan,
   shortId,
   spanBetween,
@@ -77,7 +79,13 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
           {succeeded ? formatFalseAccepts(m) : "—"}
         </td>
         <td className="num">{succeeded ? formatNumber(m.auc, 3) : "—"}</td>
-        <td className="num">{typeof m.threshold === "number" ? formatThreshold(m.threshold) : "—"}</td>
+        <td className="num">
+          {typeof m.threshold === "number" ? (
+            <span title={`log-odds ${formatLogOdds(m.threshold)}`}>{formatScore(m.threshold)}</span>
+          ) : (
+            "—"
+          )}
+        </td>
         <td className="files">
           {succeeded ? (
             <>
@@ -137,11 +145,6 @@ export function ModelRow({ job, isCurrent, highlighted, blessing, onBless, onSho
       {enlarged && <Lightbox src={enlarged.src} alt={enlarged.alt} onClose={() => setEnlarged(null)} />}
     </>
   );
-}
-
-// Thresholds of a head over speech embeddings sit near 1: enough digits to tell them apart.
-function formatThreshold(threshold: number): string {
-  return threshold > 0.999 ? threshold.toPrecision(6) : formatNumber(threshold, 3);
 }
 
 function targetOf(job: JobRecord): number {

@@ -3,9 +3,9 @@ import { api, errorMessage, type CurrentModel, type ScoreResult } from "../../..
 import type { Recording } from "../../../audio/recorder";
 import { useRecorder } from "../../../audio/useRecorder";
 import { useEvents } from "../../../events";
-import { shortId } from "../../../format";
+import { formatScore, shortId } from "../../../format";
 import { LevelMeter } from "../../LevelMeter";
-import { ScoreChart, formatScore } from "../../ScoreChart";
+import { ScoreChart } from "../../ScoreChart";
 
 const MAX_SECONDS = 15;
 
