@@ -61,6 +61,7 @@ __all__ = ["JobCancelled", "ProgressUpdate", "TrainResult", "resolve_device", "t
 STAGES = ("data_prep", "training", "eval", "export")
 # Share of the whole job each stage takes, for one progress bar.
 STAGE_WEIGHTS = {"data_prep": 0.1, "training": 0.75, "eval": 0.1, "export": 0.05}
+SPEECH_BANK_KINDS = ("speech", "tv", "mixed")  # bank sets that are mostly people talking
 
 
 @dataclass
@@ -383,7 +384,8 @@ def synthetic_speech_wanted(config: TrainConfig, plan: BankPlan) -> tuple[bool, 
         return use != "off", f"synth.use={use}"
     hours = 0.0
     if config.backend == "oww_head":
-        hours = sum(f.source.seconds for f in plan.training if f.kind == "speech") / 3600
+        spoken = [f for f in plan.training if f.kind in SPEECH_BANK_KINDS]
+        hours = sum(f.source.seconds for f in spoken) / 3600
     if hours >= config.synth.bank_speech_hours:
         return False, (
             f"none: the negative bank gives {hours:.2f} h of real speech to train on "
