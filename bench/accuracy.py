@@ -47,14 +47,19 @@ from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 from waketrain.training.bank_use import oww_calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
-from waketrain.training.evaluate import FRAME_SECONDS, FalseAccepts, detected, trigger_times
+from waketrain.training.evaluate import (
+    FRAME_SECONDS,
+    FalseAccepts,
+    detected,
+    frame_positives,
+    trigger_times,
+)
 from waketrain.training.held_out import (
     FRAMING_SEED,
     NOISY_SNR_DB,
     SILENCE,
     Measured,
     TestAudio,
-    frame_positives,
     frr_at,
     measure,
 )
@@ -84,7 +89,7 @@ def flacs(folder: str) -> list[Path]:
 
 def read(path: Path) -> np.ndarray:
     audio, _ = sf.read(str(path), dtype="float32")
-    return audio
+    return np.asarray(audio)
 
 
 def split_noise() -> tuple[list[Path], list[Path]]:
@@ -119,10 +124,10 @@ def make_dataset(registry: Registry, dataset_id: str, n_positives: int) -> None:
 
 
 def report_one(model: ExportedModel, measured: Measured, test: TestAudio, seconds: float) -> None:
-    metadata, threshold = model.metadata, model.threshold
-    print(f"job {metadata['job_id']} ({metadata['backend']}): {seconds:.0f} s on "
-          f"{metadata['timings_seconds']}; threshold {threshold:.4f} chosen on the job's own "
-          f"validation split ({metadata['threshold_note']})\n")  # fmt: skip
+    card, threshold = model.card, model.threshold
+    print(f"job {card.job_id} ({card.backend}): {seconds:.0f} s on "
+          f"{card.timings_seconds}; threshold {threshold:.4f} chosen on the job's own "
+          f"validation split ({card.threshold_note})\n")  # fmt: skip
     n = len(test.positives)
     print("| test set | clips / audio | measure | value |")
     print("| --- | --- | --- | ---: |")
@@ -238,7 +243,7 @@ def held_out_row(
     model = train_and_load(registry, "computer", config)
     seconds = time.perf_counter() - started
     assert model.score_windows is not None, "the held-out hour is scored as oww_head features"
-    threshold, m = model.threshold, model.metadata["metrics"]
+    threshold, m = model.threshold, model.card.metrics
     scores = oww_calibration_scores(streams, model.score_windows, model.params)
     count = sum(len(trigger_times(s, threshold, model.params)) for s in scores)
     hours = sum(s.source.seconds for s in streams) / 3600
@@ -246,11 +251,11 @@ def held_out_row(
     at_zero = frr_at_most(scores, model.score_audio(noisy.audio), noisy.spans, model.params, 0)
     return HeldOutRow(
         threshold,
-        FalseAccepts(m["false_accepts"], m["negative_hours"]),
+        FalseAccepts(m.false_accepts, m.negative_hours),
         FalseAccepts(count, hours),
         frr_at(model, test.positives, SILENCE, 60.0, threshold),
         frr_at(model, test.positives, test.background, NOISY_SNR_DB, threshold),
-        model.metadata["data"]["negative_bank"],
+        model.card.data.negative_bank,
         seconds,
         at_zero,
     )

@@ -57,7 +57,7 @@ def flacs(folder: str) -> list[Path]:
 
 def read(path: Path) -> np.ndarray:
     audio, _ = sf.read(str(path), dtype="float32")
-    return audio
+    return np.asarray(audio)
 
 
 def pieces(path: Path, seconds: float = 25.0) -> list[bytes]:
@@ -152,7 +152,7 @@ def main() -> None:
                          len(times) / hours,
                          recall(model, held_positives, tone, 60.0),
                          recall(model, held_positives, tone, 10.0)))  # fmt: skip
-        used = after.metadata["data"]["captures"]
+        used = after.card.data.captures
         registry.close()
 
     minutes = len(train_audio) / SAMPLE_RATE_HZ / 60

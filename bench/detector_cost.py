@@ -46,7 +46,8 @@ SR, CHUNK = 16_000, 1280
 
 
 def read(path: Path) -> np.ndarray:
-    return sf.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1)
+    audio, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    return np.asarray(audio.mean(axis=1))
 
 
 def bench_audio(seconds: float) -> np.ndarray:

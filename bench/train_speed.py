@@ -91,7 +91,7 @@ def main() -> None:
                                noise_dirs=[SHARED / "noise"],
                                rir_dirs=[SHARED / "rir"])  # fmt: skip
                 row_label = f"{device} ({name or platform.machine()}), {run}"
-                rows.append((row_label, result.timings, result.metadata))
+                rows.append((row_label, result.timings, result.card))
                 phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
                 print(f"  done: {phases}", file=sys.stderr)
     total_clips = sum(n for _, _, n in CLIPS)
@@ -99,14 +99,13 @@ def main() -> None:
     print("| device | backend | data prep s | training s | eval s | export s | total s | clips/s "
           "| windows/s | epochs | AMP |")  # fmt: skip
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for row_label, t, metadata in rows:
-        config = metadata["config"]
-        amp = metadata["training_device"]["amp"]
+    for row_label, t, card in rows:
+        amp = (card.training_device or {}).get("amp")
         print(
-            f"| {row_label} | {config['backend']} | {t['data_prep']:.1f} | {t['training']:.1f} "
+            f"| {row_label} | {card.backend} | {t['data_prep']:.1f} | {t['training']:.1f} "
             f"| {t['eval']:.1f} "
             f"| {t['export']:.1f} | {t['total']:.1f} | {total_clips / t['total']:.1f} "
-            f"| {metadata['metrics']['windows_per_second']:.0f} | {config['epochs']} | {amp} |"
+            f"| {card.metrics.windows_per_second:.0f} | {card.config['epochs']} | {amp} |"
         )
 
 

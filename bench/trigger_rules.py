@@ -36,7 +36,8 @@ from waketrain.settings import Settings
 from waketrain.store.startup import start_registry
 from waketrain.training.bank_use import oww_calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides
-from waketrain.training.held_out import FRAMING_SEED, NOISY_SNR_DB, frame_positives
+from waketrain.training.evaluate import frame_positives
+from waketrain.training.held_out import FRAMING_SEED, NOISY_SNR_DB
 from waketrain.training.pipeline import train
 
 Rule = Callable[[np.ndarray], np.ndarray]

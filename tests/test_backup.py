@@ -26,13 +26,7 @@ from waketrain.deploy.bundle import build_bundle
 from waketrain.jobs import queue
 from waketrain.jobs.worker import WorkerOptions, run_worker
 from waketrain.settings import Settings
-from waketrain.store.backup import (
-    BackupError,
-    backup_registry,
-    collect_garbage,
-    read_backup_manifest,
-    restore_registry,
-)
+from waketrain.store.backup import BackupError, backup_registry
 from waketrain.store.clips import (
     ClipMetadata,
     ClipUpdate,
@@ -43,6 +37,7 @@ from waketrain.store.clips import (
 )
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.db import alembic_config
+from waketrain.store.garbage import collect_garbage
 from waketrain.store.health import dataset_summary
 from waketrain.store.layout import Layout
 from waketrain.store.models import (
@@ -57,6 +52,7 @@ from waketrain.store.models import (
     utcnow,
 )
 from waketrain.store.registry import Registry
+from waketrain.store.restore import read_backup_manifest, restore_registry
 from waketrain.store.startup import start_registry
 from waketrain.training.negative_bank import NegativeBank
 

@@ -25,7 +25,7 @@ from waketrain.runtime.capture import (
     spool_bytes,
     spooled_captures,
 )
-from waketrain.runtime.detector import HopScores
+from waketrain.runtime.detection import HopScores
 from waketrain.runtime.loader import load_export
 from waketrain.settings import Settings
 from waketrain.store.accounts import issue_token

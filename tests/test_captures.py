@@ -171,11 +171,11 @@ def test_a_job_trains_on_reviewed_captures_and_reports_them(tmp_path: Path) -> N
     tiny = {"backend": "marblenet", "epochs": 1, "synth.use": "off", "model.channels": 16,
             "model.mel_bands": 32}  # fmt: skip
     config = apply_overrides(TrainConfig(), tiny)
-    metadata = train(registry, "loop", config).metadata
-    used = metadata["data"]["captures"]
+    card = train(registry, "loop", config).card
+    used = card.data.captures
     assert used["train"]["negative"] + used["val"]["negative"] == 12
     assert used["from_models"] == ["tars-default-1234abcd"]
-    held_out = metadata["metrics"]["captured_false_wakes"]
+    held_out = card.metrics.captured_false_wakes
     assert held_out["held_out"] == used["val"]["negative"]
     assert 0 <= held_out["fired"] <= held_out["held_out"]
     registry.close()

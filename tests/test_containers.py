@@ -287,7 +287,8 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
         "src/waketrain/static/index.html",  # the images build the UI themselves
     ):
         assert is_dockerignored(path), path
-    for path in ("pyproject.toml", "README.md", "src/waketrain/cli.py", "web/package.json"):
+    kept = ("pyproject.toml", "README.md", "src/waketrain/cli/__init__.py", "web/package.json")
+    for path in kept:
         assert not is_dockerignored(path), path
 
 

@@ -14,8 +14,17 @@ import httpx
 import pytest
 
 from tests.board import Board, keygen
-from tests.conftest import ADMIN_PASSWORD, Service, free_port, run_cli, service_env, shared
-from waketrain.deploy.service import list_deployments
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    Service,
+    Worker,
+    free_port,
+    run_cli,
+    service_env,
+    shared,
+)
+from waketrain.deploy.runner import run_claimed
+from waketrain.deploy.service import cancel_deployment, list_deployments, start_deployment
 from waketrain.jobs import queue
 from waketrain.jobs.worker import WorkerOptions, run_job
 from waketrain.settings import Settings
@@ -249,13 +258,18 @@ def test_offline_bundle_applies_from_a_usb_stick_with_two_commands(
     assert "Traceback" not in missing.stderr
 
 
-def finished(api: httpx.Client, deployment_id: str) -> dict[str, object]:
-    for _ in range(300):
+def wait_for_status(api: httpx.Client, deployment_id: str, statuses: set[str]) -> dict[str, object]:
+    for _ in range(600):
         record: dict[str, object] = api.get(f"/deployments/{deployment_id}").json()
-        if record["status"] not in ("pending", "transferring", "applying"):
+        if record["status"] in statuses:
             return record
         time.sleep(0.1)
-    raise AssertionError(f"deployment {deployment_id} did not finish: {record}")
+    raise AssertionError(f"deployment {deployment_id} never reached {statuses}: {record}")
+
+
+def finished(api: httpx.Client, deployment_id: str) -> dict[str, object]:
+    final = {"succeeded", "rolled_back", "failed", "cancelled"}
+    return wait_for_status(api, deployment_id, final)
 
 
 def test_the_api_deploys_in_the_background_and_refuses_a_second_at_once(
@@ -316,3 +330,90 @@ def test_an_unknown_key_is_refused_until_pinned_and_a_wrong_login_is_named(
     stranger = keygen(tmp_path / "stranger")
     run = deploy(registry, board, jobs["marblenet-1"], DEPLOY_SSH_KEY=str(stranger))
     assert run.returncode == 1 and "login as" in run.stderr and "DEPLOY_SSH_KEY" in run.stderr
+
+
+def test_a_deploy_in_flight_survives_an_api_restart_and_a_worker_crash(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    """The API only queues; a worker runs the deployment. A killed API loses nothing; a killed
+    worker's deployment is taken up again by the next worker and lands."""
+    env = board.env(DEPLOY_POST_COMMAND="sleep 4", WAKETRAIN_STALE_JOB_SECONDS="3",
+                    WAKETRAIN_HEARTBEAT_SECONDS="0.5")  # fmt: skip
+    service = Service(registry.layout.root, args=("--no-worker",), env=env).start()
+    worker = Worker(registry.layout.root, env=env).start()
+    try:
+        with service.client() as api:
+            started = api.post("/deploy", json={"job_id": jobs["marblenet-1"]})
+            assert started.status_code == 202, started.text
+            deployment_id = started.json()["id"]
+            wait_for_status(api, deployment_id, {"applying"})
+        service.kill()  # SIGKILL while the board runs its post command
+        service = Service(registry.layout.root, args=("--no-worker",), env=env).start()
+        with service.client() as api:
+            record = finished(api, deployment_id)
+            assert record["status"] == "succeeded", record
+            assert record["runs"] == 1 and "board: deploy_hotword: applied" in record["log"]
+
+            again = api.post("/deploy", json={"job_id": jobs["marblenet-2"]})
+            deployment_id = again.json()["id"]
+            wait_for_status(api, deployment_id, {"applying"})
+            worker.kill()  # the worker dies while the board applies
+            time.sleep(1)
+            worker = Worker(registry.layout.root, env=env).start()
+            record = finished(api, deployment_id)
+            assert record["status"] == "succeeded", record
+            assert record["runs"] == 2 and "queued again" in str(record["log"])
+        current = (board.deploy_path / "current").resolve().name
+        assert current == model_id(registry, jobs["marblenet-2"])
+    finally:
+        worker.stop()
+        service.stop()
+
+
+def test_a_queued_deploy_is_cancelled_at_once_and_an_applying_one_is_not(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    env = board.env(DEPLOY_POST_COMMAND="sleep 3")
+    service = Service(registry.layout.root, args=("--no-worker",), env=env).start()
+    try:
+        with service.client() as api:
+            queued = api.post("/deploy", json={"job_id": jobs["marblenet-1"]}).json()
+            assert queued["status"] == "pending"  # no worker yet: it waits in the queue
+            cancelled = api.post(f"/deployments/{queued['id']}/cancel")
+            assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+            again = api.post(f"/deployments/{queued['id']}/cancel")
+            assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+            assert not (board.deploy_path / "current").exists()  # nothing reached the board
+
+            worker = Worker(registry.layout.root, env=env).start()
+            try:
+                started = api.post("/deploy", json={"job_id": jobs["marblenet-1"]}).json()
+                wait_for_status(api, started["id"], {"applying"})
+                refused = api.post(f"/deployments/{started['id']}/cancel")
+                assert refused.status_code == 409 and "rolls back" in refused.json()["detail"]
+                assert finished(api, started["id"])["status"] == "succeeded"
+            finally:
+                worker.stop()
+            audit = api.get("/audit").json()
+            assert {"actor": "admin", "object_id": queued["id"]}.items() <= next(
+                a for a in audit if (a["action"], a["object_type"]) == ("cancel", "deployment")
+            ).items()
+    finally:
+        service.stop()
+
+
+def test_a_running_deploy_cancelled_before_the_upload_leaves_the_board_alone(
+    registry: Registry, jobs: dict[str, str], board: Board, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in board.env().items():
+        monkeypatch.setenv(name, value)
+    here = Registry.open(Settings(data_dir=registry.layout.root, admin_password=ADMIN_PASSWORD))
+    try:
+        started = start_deployment(here, jobs["marblenet-1"], "test", claim_for="worker-a")
+        asked = cancel_deployment(here, started.id, "admin")
+        assert asked.status == "pending" and asked.cancel_requested  # its worker decides
+        done = run_claimed(here, started, "worker-a", heartbeat_seconds=0.5)
+        assert done.status == "cancelled" and "keeps its current model" in done.log
+        assert not (board.deploy_path / "incoming").exists()  # nothing was sent
+    finally:
+        here.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import graphlib
 import json
 import os
 import shutil
@@ -375,13 +377,36 @@ def test_a_broken_release_is_refused_and_the_old_model_keeps_listening(
     shutil.copy(export / "wake_model.onnx", broken)  # no metadata.json beside it
     os.symlink("releases/good", board / "current")
     detector = Detector(board / "current" / "wake_model.onnx")
-    model_id = detector.model.metadata["model_id"]
+    model_id = detector.model.card.model_id
     detector.process(noise(1))
 
     os.symlink("releases/broken", board / "current.new")
     os.replace(board / "current.new", board / "current")
     assert detector.reload_if_changed() is False
     assert detector.reload_error and "metadata.json" in detector.reload_error
-    assert detector.model.metadata["model_id"] == model_id
+    assert detector.model.card.model_id == model_id
     assert len(detector.process(noise(1))) == 0  # still streaming with the good model
     assert detector.reload_if_changed() is False  # not retried until the link changes again
+
+
+def test_a_threshold_given_on_the_command_line_wins_even_when_it_is_zero(export: Path) -> None:
+    assert Detector(export / "wake_model.onnx", threshold=0.0).threshold == 0.0
+    by_card = Detector(export / "wake_model.onnx")
+    assert by_card.threshold == by_card.model.card.threshold > 0
+    assert len(Detector(export / "wake_model.onnx", threshold=0.0).process(noise(3))) >= 1
+
+
+def test_the_runtime_modules_import_each_other_without_a_cycle() -> None:
+    """Types only, too (imports under TYPE_CHECKING count): each module can be read alone."""
+    runtime = Path(__file__).resolve().parents[1] / "src" / "waketrain" / "runtime"
+    graph: dict[str, set[str]] = {}
+    for path in runtime.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "waketrain.runtime."
+            ):
+                imported.add(str(node.module).rsplit(".", 1)[1])
+        graph[path.stem] = imported
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError on a cycle
+    assert order.index("detection") < order.index("detector") < order.index("run_detector")

@@ -144,14 +144,14 @@ def test_a_job_calibrates_its_threshold_on_imported_features(tmp_path: Path) -> 
 
     overrides = TINY_HEAD | {"synth.use": "off", "bank.calibration_share": 1.0}
     result = train(registry, "computer", apply_overrides(TrainConfig(), overrides))
-    metrics, bank = result.metadata["metrics"], result.metadata["data"]["negative_bank"]
+    metrics, bank = result.card.metrics, result.card.data.negative_bank
     assert bank["sets"] == ["imported"] and bank["calibration_hours"] == pytest.approx(hours, 1e-3)
     assert bank["training_hours"] == 0 and bank["hard_windows_mined"] == 0
-    assert metrics["calibration_hours"] == pytest.approx(hours, 1e-3)
-    at_half = next(p for p in metrics["det_curve"] if p["threshold"] == 0.5)
-    assert at_half["fa_per_hour"] * metrics["negative_hours"] >= 15  # the clips were heard
-    assert "from the negative bank" in result.metadata["threshold_note"]
-    assert metrics["fa_per_hour_upper"] > metrics["fa_per_hour"]
+    assert metrics.calibration_hours == pytest.approx(hours, 1e-3)
+    at_half = next(p for p in metrics.det_curve if p.threshold == 0.5)
+    assert at_half.fa_per_hour * metrics.negative_hours >= 15  # the clips were heard
+    assert "from the negative bank" in result.card.threshold_note
+    assert metrics.fa_per_hour_upper is not None and metrics.fa_per_hour_upper > metrics.fa_per_hour
     registry.close()
 
 

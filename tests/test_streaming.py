@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from waketrain.runtime.model_card import Metrics, ModelCard
 from waketrain.runtime.streaming import StreamingParams, StreamingScorer, Trigger, score_stream
 from waketrain.training.evaluate import (
     PositiveStream,
@@ -63,15 +64,19 @@ def test_trigger_fires_once_per_refractory_period() -> None:
     assert trigger.update(np.array([0.2, 0.49, 0.5, 0.1], np.float32)) == [2]
 
 
-def test_params_round_trip_through_metadata() -> None:
-    metadata = {
-        "sample_rate": 16000,
-        "window_seconds": 1.0,
-        "hop_seconds": 0.1,
-        "smoothing_windows": 3,
-        "refractory_seconds": 1.0,
-    }
-    assert StreamingParams.from_metadata(metadata) == PARAMS
+def test_params_round_trip_through_the_model_card() -> None:
+    card = ModelCard(
+        model_id="m",
+        phrase="computer",
+        sample_rate=16000,
+        window_seconds=1.0,
+        hop_seconds=0.1,
+        threshold=0.5,
+        smoothing_windows=3,
+        refractory_seconds=1.0,
+        metrics=Metrics(frr=0.0, fa_per_hour=0.0),
+    )
+    assert StreamingParams.from_card(card) == PARAMS
 
 
 def test_threshold_is_chosen_within_the_frr_tolerance_among_those_meeting_the_fa_target() -> None:

@@ -141,14 +141,15 @@ def test_cuda_job_exports_a_model_that_runs_on_the_cpu(
 ) -> None:
     config = apply_overrides(TrainConfig(), {**options, "device": "cuda", "amp": True})
     result = train(registry, "computer", config)
-    device = result.metadata["training_device"]
+    device = result.card.training_device
+    assert device is not None
     assert device["type"] == "cuda"
     # Mixed precision is the MarbleNet loop's; the small head trains in float32.
     assert device["amp"] == (options["backend"] == "marblenet")
-    assert result.metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
+    assert (result.card.metrics.onnx_parity_max_abs_diff or 0) < 1e-3
     checkpoint = torch.load(result.export_dir / "checkpoint.pt", map_location="cpu")
     assert all(t.device.type == "cpu" for t in checkpoint["model"].values())
-    assert 0.0 < result.metadata["threshold"] < 1.0
+    assert 0.0 < result.card.threshold < 1.0
 
 
 def test_board_stream_scores_what_the_whole_window_model_scores(registry: Registry) -> None:

@@ -252,8 +252,9 @@ export type DeploymentStatus =
   | "applying"
   | "succeeded"
   | "rolled_back"
-  | "failed";
-export const FINAL_DEPLOYMENT_STATUSES: DeploymentStatus[] = ["succeeded", "rolled_back", "failed"];
+  | "failed"
+  | "cancelled";
+export const FINAL_DEPLOYMENT_STATUSES: DeploymentStatus[] = ["succeeded", "rolled_back", "failed", "cancelled"];
 
 export interface Deployment {
   id: string;
@@ -261,6 +262,7 @@ export interface Deployment {
   status: DeploymentStatus;
   log: string;
   error: string | null;
+  cancel_requested: boolean;
   [key: string]: unknown;
 }
 
@@ -474,6 +476,7 @@ export const api = {
   deployTarget: () => request<DeployTarget>("GET", "/deploy/target"),
   startDeployment: (jobId: string) => request<Deployment>("POST", "/deploy", { job_id: jobId }),
   getDeployment: (id: string) => request<Deployment>("GET", `/deployments/${enc(id)}`),
+  cancelDeployment: (id: string) => request<Deployment>("POST", `/deployments/${enc(id)}/cancel`),
 };
 
 export const urls = {

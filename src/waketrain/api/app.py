@@ -26,7 +26,6 @@ from waketrain.api.routers import (
     status,
     ui,
 )
-from waketrain.deploy.service import fail_interrupted_deployments
 from waketrain.jobs.bank_imports import BankImports
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
@@ -44,7 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = start_registry(settings)
-        fail_interrupted_deployments(started.registry)
         if started.generated_admin_password:
             # Shown once, on the operator's console; never written to the logs.
             print(

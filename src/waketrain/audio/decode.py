@@ -116,7 +116,7 @@ def read_clip(path: str) -> np.ndarray:
     samples, rate = sf.read(path, dtype="float32", always_2d=False)
     if rate != SAMPLE_RATE_HZ:
         raise ValueError(f"{path} is {rate} Hz, not a canonical {SAMPLE_RATE_HZ} Hz clip")
-    return samples
+    return np.asarray(samples, dtype=np.float32)
 
 
 STREAM_BLOCK_SECONDS = 30.0

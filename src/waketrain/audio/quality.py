@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from waketrain.audio import vad
-from waketrain.audio.constants import FRAME_SAMPLES, SAMPLE_RATE_HZ
+from waketrain.audio.constants import FRAME_SAMPLES, NEAR_SILENT_DBFS, SAMPLE_RATE_HZ
 
 CLIPPING_LEVEL = 0.999
-SILENCE_DBFS = -60.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def measure_quality(samples: np.ndarray) -> QualityMetrics:
 
     score, reasons = 100, []
     peak_dbfs, rms_dbfs = _dbfs(peak), _dbfs(rms)
-    if rms_dbfs < SILENCE_DBFS:
+    if rms_dbfs < NEAR_SILENT_DBFS:
         score -= 60
         reasons.append(f"near silent (RMS {rms_dbfs:.0f} dBFS)")
     elif peak_dbfs < -30.0:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from waketrain.jobs.queue import current_job_id, get_job
+from waketrain.runtime.model_card import ModelCard, read_card
 from waketrain.store.errors import InvalidInput
 from waketrain.store.files import atomic_write_bytes
 from waketrain.store.registry import Registry
@@ -51,12 +50,12 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o6
 
 def bundle_for_download(registry: Registry, job_id: str) -> Bundle:
     """The job's newest bundle in transfers/, built now if there is none (the USB fallback)."""
-    _, metadata = _succeeded_export(registry, job_id)
-    model_id = str(metadata["model_id"])
+    _, card = _succeeded_export(registry, job_id)
+    model_id = card.model_id
     for path in sorted(registry.layout.transfers.glob(f"*-{model_id}.tar.gz"), reverse=True):
         checksum = path.with_name(path.name + ".sha256")
         if checksum.is_file():
-            return Bundle(path, checksum.read_text().split()[0], model_id, _backend(metadata))
+            return Bundle(path, checksum.read_text().split()[0], model_id, card.backend)
     return build_bundle(registry, job_id)
 
 
@@ -77,18 +76,14 @@ def export_bundle(registry: Registry, job_id: str | None, folder: Path) -> Bundl
 
 def build_bundle(registry: Registry, job_id: str) -> Bundle:
     """`transfers/<UTC stamp>-<model_id>.tar.gz` (+ `.sha256`) of a succeeded job's export."""
-    export, metadata = _succeeded_export(registry, job_id)
-    model_id, backend = str(metadata["model_id"]), _backend(metadata)
+    export, card = _succeeded_export(registry, job_id)
+    model_id, backend = card.model_id, card.backend
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(export.iterdir()):
             if path.is_file():
                 archive.add(path, f"model/{path.name}")
-        env = (
-            f"MODEL_ID={model_id}\nBACKEND={backend}\nJOB_ID={job_id}\n"
-            f"THRESHOLD={metadata['threshold']}\n"
-            f"REFRACTORY_SECONDS={metadata['refractory_seconds']}\n"
-        )
+        env = "".join(f"{key}={value}\n" for key, value in card.board_env().items())
         _add_bytes(archive, "bundle.env", env.encode())
         _add_bytes(archive, SCRIPT_NAME, remote_script(), mode=0o755)
     data = buffer.getvalue()
@@ -118,13 +113,9 @@ def load_bundle(path: Path) -> tuple[Bundle, str]:
     return Bundle(path, digest, env["MODEL_ID"], env["BACKEND"]), env["JOB_ID"]
 
 
-def _succeeded_export(registry: Registry, job_id: str) -> tuple[Path, dict[str, Any]]:
+def _succeeded_export(registry: Registry, job_id: str) -> tuple[Path, ModelCard]:
     job = get_job(registry, job_id)
     if job.status != "succeeded" or not job.export_dir:
         raise InvalidInput(f"Job {job_id} is {job.status}; only a succeeded job can be deployed.")
     export = registry.layout.root / job.export_dir
-    return export, json.loads((export / "metadata.json").read_text())
-
-
-def _backend(metadata: dict[str, Any]) -> str:
-    return str(metadata.get("backend", "marblenet"))
+    return export, read_card(export)

@@ -1,6 +1,9 @@
-"""Deployments: start one (refused while another runs to the same board), run it, record it.
+"""Deployments: queue one (refused while another runs to the same board), run it, record it.
 
-The one core behind `waketrain deploy` and `POST /deploy`.
+The one core behind `waketrain deploy` and `POST /deploy`. A deployment is a job like a
+training job: the API only queues it; a worker claims it (one conditional UPDATE), keeps it
+alive with a heartbeat, honours a cancel until the board starts applying, and a deployment
+whose worker died is run once more by the next worker (the board's apply is safe to repeat).
 """
 
 from __future__ import annotations
@@ -8,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from waketrain.deploy.bundle import build_bundle, load_bundle
@@ -24,6 +28,11 @@ from waketrain.store.models import Deployment, utcnow
 from waketrain.store.registry import Registry
 
 ACTIVE = ("pending", "transferring", "applying")
+MAX_RUNS = 2  # a deployment whose worker died is run once more, then failed
+
+
+class DeployCancelled(Exception):
+    """The operator cancelled the deployment before the board applied it."""
 
 
 class DeploymentRecord(BaseModel):
@@ -43,6 +52,9 @@ class DeploymentRecord(BaseModel):
     created_by: str
     created_at: datetime
     finished_at: datetime | None
+    worker_id: str | None = None
+    runs: int = 0
+    cancel_requested: bool = False
 
 
 class DeployTarget(BaseModel):
@@ -64,12 +76,17 @@ def describe_target(registry: Registry) -> DeployTarget:
 
 
 def start_deployment(
-    registry: Registry, job_id: str | None, actor: str, artifact_path: str | None = None
+    registry: Registry,
+    job_id: str | None,
+    actor: str,
+    artifact_path: str | None = None,
+    claim_for: str | None = None,
 ) -> DeploymentRecord:
-    """Record a pending deployment of a job's model (default: the current model).
+    """Queue a deployment of a job's model (default: the current model).
 
     `artifact_path` (relative to the data dir) names a job's export folder, or a bundle in
-    transfers/ to ship again as it is.
+    transfers/ to ship again as it is. `claim_for`: a worker id that runs it at once (the
+    CLI's own process), so no other worker takes it.
     """
     target = deploy_target(registry)
     if job_id and artifact_path:
@@ -109,6 +126,10 @@ def start_deployment(
             bundle=bundle_name,
             log="",
             created_by=actor,
+            worker_id=claim_for,
+            heartbeat_at=utcnow() if claim_for else None,
+            runs=1 if claim_for else 0,
+            cancel_requested=False,
         )
         session.add(row)
         session.flush()  # fills in the defaults (created_at) the record shows
@@ -118,9 +139,16 @@ def start_deployment(
 
 
 def run_deployment(
-    registry: Registry, deployment_id: str, on_log: Callable[[str], None] | None = None
+    registry: Registry,
+    deployment_id: str,
+    on_log: Callable[[str], None] | None = None,
+    should_cancel: Callable[[], bool] = lambda: False,
 ) -> DeploymentRecord:
-    """Bundle, ship and apply; every step lands in the record and the event feed."""
+    """Bundle, ship and apply; every step lands in the record and the event feed.
+
+    `should_cancel` is asked before the upload and once it is done, before the board
+    applies it: from then on the board's script finishes or rolls back on its own.
+    """
     target = deploy_target(registry)
     record = get_deployment(registry, deployment_id)
 
@@ -129,7 +157,16 @@ def run_deployment(
         if on_log is not None:
             on_log(line)
 
+    def check_cancel() -> None:
+        if should_cancel():
+            raise DeployCancelled
+
+    def uploaded() -> None:
+        check_cancel()
+        _update(registry, deployment_id, status="applying")
+
     try:
+        check_cancel()
         _update(registry, deployment_id, status="transferring")
         if record.bundle:  # shipping an earlier bundle again
             bundle, _ = load_bundle(registry.layout.transfers / record.bundle)
@@ -137,15 +174,19 @@ def run_deployment(
             bundle = build_bundle(registry, record.job_id)
             _update(registry, deployment_id, bundle=str(bundle.path.name))
         log(f"bundle {bundle.path.name} sha256 {bundle.sha256}")
+        check_cancel()
         remote = asyncio.run(
             ship(
                 bundle,
                 target,
                 log,
                 attempts=registry.settings.deploy_attempts,
-                on_uploaded=lambda: _update(registry, deployment_id, status="applying"),
+                on_uploaded=uploaded,
             )
         )
+    except DeployCancelled:
+        log("cancelled before the board applied it; the board keeps its current model")
+        return _update(registry, deployment_id, status="cancelled", error="cancelled", final=True)
     except (DeployFailed, InvalidInput, OSError) as exc:
         log(f"failed: {exc}")
         return _update(registry, deployment_id, status="failed", error=str(exc), final=True)
@@ -204,16 +245,125 @@ def list_deployments(registry: Registry, limit: int = 50) -> list[DeploymentReco
         return [DeploymentRecord.model_validate(row) for row in rows]
 
 
-def fail_interrupted_deployments(registry: Registry) -> None:
-    """At start-up: a deployment still active was cut off by a restart of the service."""
+def claim_next_deployment(registry: Registry, worker_id: str) -> DeploymentRecord | None:
+    """Take the oldest queued deployment; one conditional UPDATE gives it to one worker."""
+    waiting = (Deployment.status == "pending", Deployment.worker_id.is_(None))
     with registry.sessions.begin() as session:
-        for row in session.scalars(select(Deployment).where(Deployment.status.in_(ACTIVE))):
-            row.status, row.finished_at = "failed", utcnow()
-            row.error = (
-                "Interrupted by a restart of the service; the board may hold the new release "
-                "or the previous one: deploy again."
+        candidates = select(Deployment.id).where(*waiting).order_by(Deployment.created_at)
+        if registry.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        deployment_id = session.scalars(candidates.limit(1)).first()
+        if deployment_id is None:
+            return None
+        claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Deployment)
+            .where(Deployment.id == deployment_id, *waiting)
+            .values(worker_id=worker_id, heartbeat_at=utcnow(), runs=Deployment.runs + 1)
+        )
+        if claimed.rowcount != 1:
+            return None  # another worker was faster
+        row = session.get(Deployment, deployment_id)
+        assert row is not None
+        session.refresh(row)
+        row.log += f"run {row.runs} by worker {worker_id}\n"
+        return DeploymentRecord.model_validate(row)
+
+
+def heartbeat_deployment(registry: Registry, deployment_id: str, worker_id: str) -> bool:
+    """Refresh the heartbeat; returns whether the operator asked to cancel."""
+    with registry.sessions.begin() as session:
+        session.execute(
+            update(Deployment)
+            .where(
+                Deployment.id == deployment_id,
+                Deployment.worker_id == worker_id,
+                Deployment.status.in_(ACTIVE),
             )
+            .values(heartbeat_at=utcnow())
+        )
+        return bool(
+            session.scalar(
+                select(Deployment.cancel_requested).where(Deployment.id == deployment_id)
+            )
+        )
+
+
+def cancel_deployment(registry: Registry, deployment_id: str, actor: str) -> DeploymentRecord:
+    """A queued deployment is cancelled at once; a running one before the board applies it."""
+    get_deployment(registry, deployment_id)
+    with registry.sessions.begin() as session:
+        row = session.get(Deployment, deployment_id, with_for_update=True)
+        assert row is not None
+        if row.status not in ACTIVE:
+            raise Conflict(f"Deployment {deployment_id} already {row.status}; nothing to cancel.")
+        if row.status == "applying":
+            raise Conflict(
+                f"Deployment {deployment_id} is being applied on the board; it finishes or "
+                "rolls back on its own."
+            )
+        if row.status == "pending" and row.worker_id is None:
+            row.status, row.finished_at, row.error = "cancelled", utcnow(), f"cancelled by {actor}"
+            row.log += f"cancelled by {actor} before a worker took it\n"
             _event(session, row)
+        else:
+            row.cancel_requested = True
+            row.log += f"cancel asked by {actor}\n"
+            record_event(
+                session,
+                "deployment.cancel_requested",
+                {"deployment_id": row.id, "actor": actor},
+                dataset_id=row.dataset_id,
+            )
+        record_audit(session, actor, "cancel", "deployment", deployment_id)
+        return DeploymentRecord.model_validate(row)
+
+
+def recover_stale_deployments(
+    registry: Registry, stale_after_seconds: float
+) -> list[DeploymentRecord]:
+    """Deployments whose worker stopped beating: run once more, then failed with the reason.
+
+    A stopped API loses nothing: the deployment is a row, and the next worker takes it up.
+    Rows without a heartbeat are from a service that ran deployments in its own process.
+    """
+    cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
+    recovered = []
+    with registry.sessions.begin() as session:
+        stale = session.scalars(
+            select(Deployment).where(
+                Deployment.status.in_(ACTIVE),
+                or_(Deployment.status != "pending", Deployment.worker_id.is_not(None)),
+                or_(Deployment.heartbeat_at.is_(None), Deployment.heartbeat_at < cutoff),
+            )
+        ).all()
+        for row in stale:
+            lost = (
+                f"worker {row.worker_id or 'in the service'} stopped while {row.status} "
+                f"(run {row.runs})"
+            )
+            if row.runs < MAX_RUNS and not row.cancel_requested:
+                row.status, row.worker_id, row.heartbeat_at = "pending", None, None
+                row.log += f"{lost}: queued again\n"
+                _event(session, row)
+            else:
+                row.status = "cancelled" if row.cancel_requested else "failed"
+                row.finished_at = utcnow()
+                row.error = (
+                    f"{lost}; not retried again: the board may hold the new release or the "
+                    "previous one, deploy again"
+                )
+                row.log += row.error + "\n"
+                _event(session, row)
+            recovered.append(DeploymentRecord.model_validate(row))
+    return recovered
+
+
+def fail_deployment(registry: Registry, deployment_id: str, error: str) -> DeploymentRecord:
+    """End a deployment that broke in an unexpected way, saying how."""
+    return _update(
+        registry, deployment_id, append_log=f"failed: {error}", status="failed", error=error,
+        final=True,
+    )  # fmt: skip
 
 
 def _update(

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 from waketrain.jobs.queue import get_job
+from waketrain.runtime.model_card import CARD_FILE
 from waketrain.store.errors import NotFound
 from waketrain.store.registry import Registry
 
@@ -14,7 +15,7 @@ DOWNLOADABLE = {
     "wake_model.onnx": "application/octet-stream",
     "wake_model.trt": "application/octet-stream",
     "encoder.onnx": "application/octet-stream",
-    "metadata.json": "application/json",
+    CARD_FILE: "application/json",
     "checkpoint.pt": "application/octet-stream",
     "confusion_matrix.png": "image/png",
     "det_curve.png": "image/png",

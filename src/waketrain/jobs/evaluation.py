@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from waketrain.jobs import queue
 from waketrain.runtime.loader import load_export
+from waketrain.runtime.model_card import CARD_FILE
 from waketrain.store.errors import Conflict, NotFound
 from waketrain.store.registry import Registry
 from waketrain.training.held_out import NOISY_SNR_DB, TestAudio, measure
@@ -65,16 +66,17 @@ def evaluate_export(
     background: list[Path] | None = None,
 ) -> HeldOutReport:
     """An export folder's model (wake_model.onnx + metadata.json) at its own threshold."""
-    if not (export_dir / "metadata.json").is_file():
+    if not (export_dir / CARD_FILE).is_file():
         raise NotFound(f"{export_dir} is not a model export (no metadata.json in it).")
     model = load_export(export_dir)
     measured = measure(model, TestAudio.from_folders(positives, negatives, background))
-    target = float(model.metadata["target_fa_per_hour"])
+    card = model.card
+    target = card.target_fa_per_hour
     best = measured.best_frr_within(target)
     return HeldOutReport(
-        job_id=model.metadata["job_id"],
-        model_id=model.metadata["model_id"],
-        phrase=model.metadata["phrase"],
+        job_id=card.job_id,
+        model_id=card.model_id,
+        phrase=card.phrase,
         threshold=model.threshold,
         target_fa_per_hour=target,
         positives=measured.positives,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from waketrain.audio.decode import decode_upload
 from waketrain.jobs.queue import current_job_id
 from waketrain.runtime.loader import ExportedModel, load_export
+from waketrain.runtime.model_card import CARD_FILE
 from waketrain.runtime.streaming import Trigger, hop_end_seconds
 from waketrain.store.errors import NotFound
 from waketrain.store.registry import Registry
@@ -46,7 +47,7 @@ def score_with_current_model(registry: Registry, data: bytes) -> TryResult:
         raise NotFound("There is no current model yet: train one, or make a trained job current.")
     export_dir = (registry.layout.models / "current").resolve()
     audio = decode_upload(data, registry.clip_limits).samples
-    model = _exported(export_dir, (export_dir / "metadata.json").stat().st_mtime_ns)
+    model = _exported(export_dir, (export_dir / CARD_FILE).stat().st_mtime_ns)
     with _SCORING:
         scores = model.score_audio(audio)
     trigger = Trigger(model.threshold, model.params.refractory_hops)
@@ -54,8 +55,8 @@ def score_with_current_model(registry: Registry, data: bytes) -> TryResult:
     fired_at = [float(times[i]) for i in trigger.update(scores)]
     return TryResult(
         job_id=job_id,
-        model_id=model.metadata["model_id"],
-        phrase=model.metadata["phrase"],
+        model_id=model.card.model_id,
+        phrase=model.card.phrase,
         threshold=model.threshold,
         hop_seconds=model.params.hop_seconds,
         duration_seconds=len(audio) / model.params.sample_rate,

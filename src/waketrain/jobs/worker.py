@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import structlog
 
+from waketrain.deploy.runner import deploy_lane
 from waketrain.jobs import queue
+from waketrain.jobs.heartbeat import Heartbeat, worker_identity
 from waketrain.jobs.telemetry import gpu_telemetry
-from waketrain.store.backup import collect_garbage
+from waketrain.runtime.model_card import CARD_FILE
 from waketrain.store.errors import WaketrainError
+from waketrain.store.garbage import collect_garbage
 from waketrain.store.registry import Registry
 from waketrain.training.config import TrainConfig
 from waketrain.training.pipeline import JobCancelled, ProgressUpdate, resolve_device, train
 
 log = structlog.get_logger(__name__)
-REQUIRED_EXPORTS = ("wake_model.onnx", "metadata.json", "checkpoint.pt")
+REQUIRED_EXPORTS = ("wake_model.onnx", CARD_FILE, "checkpoint.pt")
 
 
 @dataclass(frozen=True)
@@ -35,37 +37,6 @@ class WorkerOptions:
     noise_dirs: tuple[Path, ...] = ()
     rir_dirs: tuple[Path, ...] = ()
     eval_negative_dirs: tuple[Path, ...] = ()
-
-
-class Heartbeat:
-    """Beats for the running job in the background and remembers a cancel request."""
-
-    def __init__(self, registry: Registry, job_id: str, worker_id: str, every: float) -> None:
-        self.cancelled = threading.Event()
-        self._stop = threading.Event()
-        self._args = (registry, job_id, worker_id)
-        self._every = every
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                if queue.heartbeat(*self._args):
-                    self.cancelled.set()
-            except Exception:  # a busy database must not kill the job; the next beat retries
-                log.exception("heartbeat failed")
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_job(
@@ -98,7 +69,8 @@ def run_job(
             metrics,
         )
 
-    with Heartbeat(registry, job.id, worker_id, options.heartbeat_seconds) as beat:
+    beat_once = partial(queue.heartbeat, registry, job.id, worker_id)
+    with Heartbeat(beat_once, options.heartbeat_seconds) as beat:
         try:
             result = train(
                 registry,
@@ -127,17 +99,18 @@ def run_job(
         queue.finish_job(registry, job.id, "failed", error=f"export incomplete: {missing} missing")
         return "failed"
     export_dir = str(result.export_dir.relative_to(registry.layout.root))
-    metadata = result.metadata
-    summary = {
-        key: metadata["metrics"][key]
-        for key in ("frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
-                    "fa_per_hour_upper", "hours_to_decide", "calibration_hours",
-                    "missed_positives", "threshold_log_odds")
-    }  # fmt: skip
-    for key in ("threshold", "target_met", "model_id", "timings_seconds", "comparison"):
-        summary[key] = metadata[key]
-    comparison = metadata["comparison"]
-    summary["not_better_than_current"] = bool(comparison and not comparison["at_least_as_good"])
+    card = result.card
+    summary = card.metrics.model_dump(
+        mode="json",
+        include={"frr", "fa_per_hour", "auc", "accuracy", "negative_hours", "false_accepts",
+                 "fa_per_hour_upper", "hours_to_decide", "calibration_hours",
+                 "missed_positives", "threshold_log_odds"},
+    ) | card.model_dump(
+        mode="json",
+        include={"threshold", "target_met", "model_id", "timings_seconds", "comparison"},
+    )  # fmt: skip
+    comparison = card.comparison
+    summary["not_better_than_current"] = bool(comparison and not comparison.at_least_as_good)
     queue.finish_job(registry, job.id, "succeeded", metrics=summary, export_dir=export_dir)
     if options.auto_bless and not summary["not_better_than_current"]:
         queue.bless_job(registry, job.id, actor=worker_id)
@@ -186,10 +159,36 @@ def run_worker(
     stop: threading.Event | None = None,
     max_jobs: int | None = None,
 ) -> int:
-    """Recover stale jobs, then claim and run jobs until `stop` or `max_jobs`; returns the count."""
+    """Recover stale jobs, then claim and run jobs until `stop` or `max_jobs`; returns the count.
+
+    Deployments run in a lane of their own beside the training jobs (see deploy.runner).
+    """
     stop = stop or threading.Event()
     worker_id = worker_identity()
     log.info("worker started", worker_id=worker_id)
+    lane_stop = threading.Event()
+    lane = threading.Thread(
+        target=deploy_lane,
+        args=(registry, worker_id, lane_stop, options.heartbeat_seconds,
+              options.stale_after_seconds, options.poll_seconds),
+        name="deploy-lane",
+        daemon=True,
+    )  # fmt: skip
+    lane.start()
+    try:
+        return _run_training_jobs(registry, options, worker_id, stop, max_jobs)
+    finally:
+        lane_stop.set()
+        lane.join()
+
+
+def _run_training_jobs(
+    registry: Registry,
+    options: WorkerOptions,
+    worker_id: str,
+    stop: threading.Event,
+    max_jobs: int | None,
+) -> int:
     done = 0
     last_recovery = 0.0
     last_gc: float | None = None

@@ -29,15 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from waketrain.runtime.detection import HopScores
 from waketrain.runtime.sources import SAMPLE_RATE_HZ
 from waketrain.runtime.speech_embedding import PCM16_SCALE
-
-if TYPE_CHECKING:
-    from waketrain.runtime.detector import HopScores
 
 DEFAULT_SPOOL_DIR = Path("/var/lib/waketrain/captures")  # where a board keeps it, when enabled
 REJECTED_FOLDER = "rejected"  # pairs the service refused, with a `.reason` file beside them

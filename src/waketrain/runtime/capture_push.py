@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http.client import HTTPException
 from pathlib import Path
 from urllib.error import HTTPError
@@ -143,7 +144,9 @@ class BackgroundPush:
         say: Callable[[str], None],
         timeout: float = 30.0,
     ) -> None:
-        self._push = lambda: push_spool(spool_dir, service_url, dataset_id, token, timeout)
+        self._push: Callable[[], PushReport] = partial(
+            push_spool, spool_dir, service_url, dataset_id, token, timeout
+        )
         self._every = every_seconds
         self._say = say
         self._stop = threading.Event()

@@ -10,54 +10,15 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from waketrain.runtime.detection import Detection, HopScores
 from waketrain.runtime.loader import ExportedModel, load_export
 from waketrain.runtime.streaming import ChunkScorer, Trigger
 
-if TYPE_CHECKING:
-    from waketrain.runtime.capture import CaptureRecorder
-    from waketrain.runtime.publish import Publisher
-
-
 LIVE_THREADS = 1  # a board streams one window per hop; spare cores stay with TARS
-
-
-@dataclass(frozen=True)
-class Detection:
-    model_id: str
-    phrase: str
-    score: float
-    threshold: float
-    timestamp: float  # Unix time when the detector decided
-    stream_seconds: float  # position in the audio stream, end of the window that fired
-    energy: float  # RMS (0-1) of the audio that window heard
-
-    def payload(self) -> dict[str, object]:
-        return {
-            "model_id": self.model_id,
-            "phrase": self.phrase,
-            "score": round(self.score, 4),
-            "threshold": self.threshold,
-            "timestamp": self.timestamp,
-        }
-
-
-@dataclass(frozen=True)
-class HopScores:
-    """What the last chunk did: a smoothed score per hop it completed, and the hops that fired."""
-
-    scores: np.ndarray  # (n_hops,)
-    fired: list[int]  # indices into `scores`
-    hop_samples: int
-    hop_seconds: float
-    threshold: float
-    model_id: str
 
 
 class Detector:
@@ -79,7 +40,9 @@ class Detector:
 
     @property
     def threshold(self) -> float:
-        return self._threshold_override or self._model.threshold
+        if self._threshold_override is not None:  # 0 is an override too
+            return self._threshold_override
+        return self._model.threshold
 
     def _load(self) -> None:
         target = os.path.realpath(self.model_path)
@@ -105,7 +68,7 @@ class Detector:
         try:
             self._load()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            self.reload_error = f"kept {self._model.metadata['model_id']}: {target}: {exc}"
+            self.reload_error = f"kept {self._model.card.model_id}: {target}: {exc}"
             return False
         self.reload_error = None
         return True
@@ -118,14 +81,14 @@ class Detector:
         self._hops += len(scores)
         fired = self._trigger.update(scores)
         params = self._model.params
-        metadata = self._model.metadata
+        card = self._model.card
         self.last_hops = HopScores(
             scores=scores,
             fired=fired,
             hop_samples=params.hop_samples,
             hop_seconds=params.hop_seconds,
             threshold=self.threshold,
-            model_id=str(metadata["model_id"]),
+            model_id=card.model_id,
         )
         if not fired:
             return []
@@ -133,8 +96,8 @@ class Detector:
         energy = float(np.sqrt(np.mean(np.square(window)))) if len(window) else 0.0
         return [
             Detection(
-                model_id=str(metadata["model_id"]),
-                phrase=str(metadata["phrase"]),
+                model_id=card.model_id,
+                phrase=card.phrase,
                 score=float(scores[i]),
                 threshold=self.threshold,
                 timestamp=time.time(),
@@ -151,39 +114,3 @@ class Detector:
         window = self._model.params.window_samples
         while self._recent_samples - len(self._recent[0]) >= window:
             self._recent_samples -= len(self._recent.popleft())
-
-
-def run_detector(
-    detector: Detector,
-    chunks: Iterable[np.ndarray],
-    publisher: Publisher,
-    on_reload: Callable[[str], None] | None = None,
-    recorder: CaptureRecorder | None = None,
-) -> int:
-    """Stream until the source ends; returns how many detections were published.
-
-    With a `recorder`, every chunk and its hop scores go to it too (detections and near
-    misses saved for review); what it still waits for is written when the source ends.
-    """
-    publisher.ready(
-        str(detector.model.metadata["model_id"]), str(detector.model.metadata["phrase"])
-    )
-    published = 0
-    for chunk in chunks:
-        reloaded = detector.reload_if_changed()
-        if detector.reload_error and on_reload is not None:
-            on_reload(f"could not switch models: {detector.reload_error}")
-            detector.reload_error = None
-        if reloaded:
-            model_id = str(detector.model.metadata["model_id"])
-            publisher.ready(model_id, str(detector.model.metadata["phrase"]))
-            if on_reload is not None:
-                on_reload(f"now using {model_id}")
-        for detection in detector.process(chunk):
-            publisher.detection(detection)
-            published += 1
-        if recorder is not None and detector.last_hops is not None:
-            recorder.feed(chunk, detector.last_hops)
-    if recorder is not None:
-        recorder.close()
-    return published

@@ -1,18 +1,17 @@
-"""Open an export folder (wake_model.onnx + metadata.json) as a streaming scorer."""
+"""Open an export folder (wake_model.onnx + its model card) as a streaming scorer."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
 from waketrain.runtime.marblenet_stream import ENCODER_FILE, MarbleNetEncoder, MarbleNetStream
+from waketrain.runtime.model_card import ModelCard, read_card
 from waketrain.runtime.onnx_model import OnnxWakeModel
 from waketrain.runtime.oww_model import OwwHeadModel, OwwHeadStream
 from waketrain.runtime.streaming import (
@@ -26,7 +25,7 @@ from waketrain.runtime.streaming import (
 
 @dataclass
 class ExportedModel:
-    metadata: dict[str, Any]
+    card: ModelCard
     params: StreamingParams
     score_audio: Callable[[np.ndarray], np.ndarray]  # recording -> smoothed score per hop
     stream: Callable[[], ChunkScorer]  # a fresh live scorer, starting from silence
@@ -35,22 +34,22 @@ class ExportedModel:
 
     @property
     def threshold(self) -> float:
-        return float(self.metadata["threshold"])
+        return self.card.threshold
 
 
 def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
-    """Either backend, by what its metadata.json says it is.
+    """Either backend, by what its model card says it is.
 
     `threads=1` for live streaming: one window per hop gains nothing from a thread pool,
     whose spinning workers only cost CPU; batched evaluation leaves onnxruntime's default.
     """
-    metadata = json.loads((export_dir / "metadata.json").read_text())
-    params = StreamingParams.from_metadata(metadata)
+    card = read_card(export_dir)
+    params = StreamingParams.from_card(card)
     onnx_path = export_dir / "wake_model.onnx"
-    if metadata.get("backend") == "oww_head":
+    if card.backend == "oww_head":
         head = OwwHeadModel(onnx_path, threads=threads)
         return ExportedModel(
-            metadata,
+            card,
             params,
             score_audio=partial(head.score_stream, params=params),
             stream=partial(OwwHeadStream, head, params),
@@ -58,8 +57,7 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
         )
     encoder_path = export_dir / ENCODER_FILE
     if encoder_path.exists() and params.hop_samples % FRAME_HOP_SAMPLES == 0:
-        encoder = MarbleNetEncoder(encoder_path, int(metadata["config"]["model"]["mel_bands"]),
-                                   threads=threads)  # fmt: skip
+        encoder = MarbleNetEncoder(encoder_path, card.mel_bands, threads=threads)
 
         def stream() -> MarbleNetStream:
             return MarbleNetStream(encoder, params)
@@ -67,11 +65,11 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
         def score_audio(audio: np.ndarray) -> np.ndarray:
             return score_recording(stream(), audio)
 
-        return ExportedModel(metadata, params, score_audio=score_audio, stream=stream)
+        return ExportedModel(card, params, score_audio=score_audio, stream=stream)
     # Exports from before encoder.onnx: every hop runs the whole window through the model.
     model = OnnxWakeModel(onnx_path, threads=threads)
     return ExportedModel(
-        metadata,
+        card,
         params,
         score_audio=partial(score_stream, model.score_windows, params),
         stream=partial(StreamingScorer, model.score_windows, params),

@@ -49,7 +49,8 @@ def mel_filterbank(
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    weights: np.ndarray = np.maximum(0.0, np.minimum(rising, falling))
+    return weights.astype(np.float32)
 
 
 class LogMelFrames:
@@ -74,4 +75,5 @@ class LogMelFrames:
 def normalise(features: np.ndarray) -> np.ndarray:
     """Per-window mean removal over (n_mels, frames), as the model does: spectral shape, not
     the microphone's gain. (..., n_mels, frames) in and out."""
-    return features - features.mean(axis=(-2, -1), keepdims=True)
+    centred: np.ndarray = features - features.mean(axis=(-2, -1), keepdims=True)
+    return centred

@@ -29,7 +29,8 @@ class MarbleNetEncoder:
     def score_features(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0, np.float32)
-        return self._session.run(None, {"features": features})[0].astype(np.float32)
+        scores: np.ndarray = self._session.run(None, {"features": features})[0]
+        return scores.astype(np.float32)
 
 
 class MarbleNetStream:

@@ -8,7 +8,7 @@ import uuid
 from typing import Protocol
 from urllib.parse import urlparse
 
-from waketrain.runtime.detector import Detection
+from waketrain.runtime.detection import Detection
 
 HEALTH_TOPIC = "system/health/waketrain-detect"
 TARS_WAKE_TOPIC = "wake/event"
@@ -69,13 +69,14 @@ class MqttPublisher:
 
     def __init__(self, url: str, tars: bool = False, client_id: str | None = None) -> None:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
             raise ValueError(f"MQTT URL {url!r} must look like mqtt://[user:pass@]host[:port]")
         self.tars = tars
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id or f"waketrain-detect-{uuid.uuid4().hex[:8]}",
         )
         if parsed.username:

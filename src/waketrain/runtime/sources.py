@@ -80,7 +80,8 @@ def _read_file(path: Path) -> np.ndarray:
     audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE_HZ:
         raise SourceError(f"{path} is {rate} Hz; the detector takes 16 kHz audio")
-    return audio.mean(axis=1)
+    mono: np.ndarray = audio.mean(axis=1)
+    return mono
 
 
 def socket_chunks(path: str) -> Iterator[np.ndarray]:

@@ -4,7 +4,7 @@ Audio arrives in chunks of any size; every `hop_samples` a window of the last
 `window_samples` is scored, scores are smoothed (moving average over the last
 `smoothing_windows`), and a trigger fires when the smoothed score reaches the threshold,
 then stays quiet for the refractory period. Evaluation and the detector run these same
-objects, so the figures in metadata.json are the board's figures.
+objects, so the figures in a model card are the board's figures.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from waketrain.runtime.model_card import ModelCard
 
 ScoreWindows = Callable[[np.ndarray], np.ndarray]  # (n, window_samples) float32 -> (n,)
 
@@ -28,15 +31,15 @@ class StreamingParams:
     refractory_seconds: float
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, Any]) -> StreamingParams:
-        """The geometry an exported model was evaluated with, read from its metadata.json."""
-        rate = int(metadata["sample_rate"])
+    def from_card(cls, card: ModelCard) -> StreamingParams:
+        """The geometry an exported model was evaluated with, read from its model card."""
+        rate = card.sample_rate
         return cls(
             sample_rate=rate,
-            window_samples=round(metadata["window_seconds"] * rate),
-            hop_samples=round(metadata["hop_seconds"] * rate),
-            smoothing_windows=int(metadata["smoothing_windows"]),
-            refractory_seconds=float(metadata["refractory_seconds"]),
+            window_samples=round(card.window_seconds * rate),
+            hop_samples=round(card.hop_seconds * rate),
+            smoothing_windows=card.smoothing_windows,
+            refractory_seconds=card.refractory_seconds,
         )
 
     @property

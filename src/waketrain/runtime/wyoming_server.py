@@ -25,15 +25,15 @@ ATTRIBUTION = Attribution(name="waketrain", url="")  # trained on this site: no 
 
 
 def describe(detector: Detector) -> Info:
-    metadata = detector.model.metadata
+    card = detector.model.card
     model = WakeModel(
-        name=str(metadata["model_id"]),
+        name=card.model_id,
         attribution=ATTRIBUTION,
         installed=True,
-        description=f"Trained by waketrain: {metadata['phrase']!r}",
-        version=str(metadata.get("created", "")) or None,
+        description=f"Trained by waketrain: {card.phrase!r}",
+        version=card.created or None,
         languages=[],
-        phrase=str(metadata["phrase"]),
+        phrase=card.phrase,
     )
     program = WakeProgram(
         name="waketrain-detect",

@@ -1,16 +1,19 @@
-"""Atomic file writes and cross-process locks for the registry."""
+"""Atomic file writes, durable copies and cross-process locks for the registry."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+CHUNK_BYTES = 1 << 20
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -28,20 +31,51 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, value: object) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is durable only once the directory entry is on disk.
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or new entry in `folder` durable: that needs the directory on disk too."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Make the folder entries durable (the files were fsynced as they were written)."""
+    for dirpath, _, _ in os.walk(root, topdown=False):
+        fsync_dir(Path(dirpath))
+
+
+def copy_file(source: Path, target: Path) -> tuple[str, int]:
+    """Copy and fsync one file; returns the sha256 and size of the bytes copied."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with source.open("rb") as reader, target.open("xb") as writer:
+        while chunk := reader.read(CHUNK_BYTES):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    shutil.copymode(source, target)
+    return digest.hexdigest(), size
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The sha256 and size of a file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as reader:
+        while chunk := reader.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @contextlib.contextmanager

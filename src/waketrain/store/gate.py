@@ -15,10 +15,10 @@ from typing import Protocol
 
 from sqlalchemy import select
 
+from waketrain.audio.constants import NEAR_SILENT_DBFS
 from waketrain.store.models import Clip
 from waketrain.store.registry import Registry
 
-NEAR_SILENT_DBFS = -60.0
 NO_SPEECH_SECONDS = 0.1  # less VAD speech than this in a positive: the VAD doubts it
 
 

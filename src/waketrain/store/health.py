@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from waketrain.audio.constants import NEAR_SILENT_DBFS
 from waketrain.store.errors import NotFound
 from waketrain.store.gate import dataset_gate
 from waketrain.store.layout import validate_dataset_id
@@ -111,7 +112,7 @@ def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
 
         low_quality = count(Clip.quality_score < LOW_QUALITY_SCORE)
         clipped = count(Clip.clipping_ratio > 0.001)
-        near_silent = count(Clip.rms_dbfs < -60.0)
+        near_silent = count(Clip.rms_dbfs < NEAR_SILENT_DBFS)
         duplicate_hashes = (
             select(Clip.sha256).where(active).group_by(Clip.sha256).having(func.count() > 1)
         ).subquery()

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -143,9 +153,15 @@ class Deployment(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
     dataset_id: Mapped[str] = mapped_column(String(63))
     target: Mapped[str] = mapped_column(String(512), index=True)
-    # pending|transferring|applying|succeeded|rolled_back|failed
+    # pending|transferring|applying|succeeded|rolled_back|failed|cancelled
     status: Mapped[str] = mapped_column(String(16), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # SSH connections tried
+    # Run by a worker like a training job: claimed, kept alive by a heartbeat, requeued once
+    # when its worker dies (`runs` counts the claims), cancellable until the board applies it.
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bundle: Mapped[str | None] = mapped_column(String(512))
     log: Mapped[str] = mapped_column(Text, default="")
     remote_stdout: Mapped[str | None] = mapped_column(Text)

@@ -95,7 +95,7 @@ class Espeak:
         """Voice variants shipped with the data (`f1`, `m3`, `Annie`, ...)."""
         return sorted(p.name for p in (self.data_path / "voices" / "!v").iterdir() if p.is_file())
 
-    def _collect(self, samples: ctypes._Pointer, count: int, _events: int) -> int:
+    def _collect(self, samples: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
         if count > 0:
             self._chunks.append(np.ctypeslib.as_array(samples, shape=(count,)).copy())
         return 0  # 0 = go on synthesizing
@@ -138,4 +138,5 @@ class Espeak:
                 raise SpeechSynthesisFailed(f"espeak-ng could not speak {text!r} (error {status})")
             pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         audio = pcm.astype(np.float32) / 32768.0
-        return soxr.resample(audio, self.native_rate, SAMPLE_RATE_HZ).astype(np.float32)
+        resampled: np.ndarray = soxr.resample(audio, self.native_rate, SAMPLE_RATE_HZ)
+        return resampled.astype(np.float32)

@@ -21,9 +21,10 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.store.errors import InvalidInput, describe_validation_errors
 from waketrain.store.files import atomic_write_json
 from waketrain.synth import piper
 from waketrain.synth.espeak import ENGLISH_VOICES, Espeak, SpeechSynthesisFailed, Voice
@@ -235,6 +236,15 @@ def _generate_into(staging: Path, phrase: str, config: SynthConfig, seed: int) -
         {"clips": entries, "report": {"phrase": report.phrase, "generated": report.generated,
                                       "dropped": report.dropped}},
     )  # fmt: skip
+
+
+def synth_config(overrides: dict[str, object]) -> SynthConfig:
+    """Settings from `--set key=value` overrides; InvalidInput names each one that is wrong."""
+    try:
+        return SynthConfig.model_validate(overrides)
+    except ValidationError as exc:
+        problems = describe_validation_errors(exc.errors(), "synth")
+        raise InvalidInput(f"Invalid synthesis settings: {problems}.") from None
 
 
 def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -> SyntheticSet:

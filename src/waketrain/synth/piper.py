@@ -74,4 +74,5 @@ def speak(text: str, style: PiperStyle, seed: int = 0) -> np.ndarray:
     )
     chunks = [chunk.audio_float_array for chunk in voice.synthesize(text, config)]
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return soxr.resample(audio, voice.config.sample_rate, SAMPLE_RATE_HZ).astype(np.float32)
+    resampled: np.ndarray = soxr.resample(audio, voice.config.sample_rate, SAMPLE_RATE_HZ)
+    return resampled.astype(np.float32)

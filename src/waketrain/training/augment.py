@@ -120,7 +120,8 @@ def synthetic_rirs(n: int, gen: torch.Generator, device: torch.device) -> torch.
     tail = torch.randn(n, RIR_SAMPLES, generator=gen, device=device)
     rir = tail * torch.exp(-6.9 * t[None, :] / rt60[:, None]) * 0.3
     rir[:, 0] = 1.0
-    return rir / rir.norm(dim=1, keepdim=True)
+    normalised: torch.Tensor = rir / rir.norm(dim=1, keepdim=True)
+    return normalised
 
 
 def reverberate(x: torch.Tensor, rir: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
@@ -217,7 +218,7 @@ def shift_voice(x: np.ndarray, semitones: float) -> np.ndarray:
     shifted = np.interp(positions, np.arange(len(stretched)), stretched)
     # the vocoder's smeared phases cost some energy: the voice keeps its level
     shifted *= np.sqrt(np.mean(x**2) / max(float(np.mean(shifted**2)), 1e-12))
-    return shifted.astype(np.float32)
+    return np.asarray(shifted, dtype=np.float32)
 
 
 def widen_voice(x: torch.Tensor, a: AugmentConfig, uniform: Uniform) -> torch.Tensor:

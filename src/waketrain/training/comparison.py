@@ -16,6 +16,7 @@ import numpy as np
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime.loader import load_export
+from waketrain.runtime.model_card import CARD_FILE
 from waketrain.runtime.streaming import StreamingParams
 from waketrain.training.bank_use import calibration_scores
 from waketrain.training.evaluate import PositiveStream, detected, trigger_times
@@ -84,7 +85,7 @@ def compare_with_current(
     sources: list[BankFeatures],
 ) -> Comparison | None:
     """The new model against the one `current_export` holds; None when there is none."""
-    if not (current_export / "metadata.json").exists():
+    if not (current_export / CARD_FILE).exists():
         return None
     loaded = load_export(current_export)
     current = Scorer(loaded.score_audio, loaded.score_windows, loaded.params, loaded.threshold)
@@ -93,7 +94,7 @@ def compare_with_current(
     audio = np.concatenate(negatives) if negatives else np.zeros(0, np.float32)
     hours = len(audio) / SAMPLE_RATE_HZ / 3600 + sum(s.source.seconds for s in sources) / 3600
     return Comparison(
-        current_job_id=str(loaded.metadata["job_id"]),
+        current_job_id=loaded.card.job_id,
         positives=len(positives.spans),
         hours=hours,
         current=standing(current, positives, audio, bank, sources),

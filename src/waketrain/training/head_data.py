@@ -89,7 +89,8 @@ class EmbeddingCache:
         path = self.folder / key[:2] / f"{key}.npy"
         if path.exists():
             self.hits += 1
-            return np.load(path)
+            cached: np.ndarray = np.load(path)
+            return cached
         self.misses += 1
         embeddings = self.embedder.embed(audio)
         buffer = io.BytesIO()

@@ -45,7 +45,8 @@ class ResidualBlock(nn.Module):
         self.out = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.body(x) + self.skip(x))
+        out: torch.Tensor = self.out(self.body(x) + self.skip(x))
+        return out
 
 
 class MarbleNet(nn.Module):
@@ -73,7 +74,8 @@ class MarbleNet(nn.Module):
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         """(B, mel, T) features -> (B,) logits, averaged over time."""
-        return self.encoder(features).mean(dim=2).squeeze(1)
+        encoded: torch.Tensor = self.encoder(features)
+        return encoded.mean(dim=2).squeeze(1)
 
     def logits(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.autocast(audio.device.type, enabled=False):

@@ -47,7 +47,8 @@ class OwwHead(nn.Module):
         )
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # (B,)
+        out: torch.Tensor = self.net(x)
+        return out.squeeze(1)  # (B,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x))  # (B, 1): openWakeWord reads [0][0]

@@ -19,6 +19,8 @@ from torch import nn
 
 from waketrain import __version__
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.model_card import CARD_FILE, CurvePoint, DataSummary, Metrics, ModelCard
+from waketrain.runtime.model_card import Comparison as CardComparison
 from waketrain.runtime.speech_embedding import SpeechEmbedder
 from waketrain.store.artifacts import record_artifact
 from waketrain.store.errors import InvalidInput
@@ -81,7 +83,7 @@ class TrainResult:
     job_id: str
     job_dir: Path
     export_dir: Path
-    metadata: dict[str, Any]
+    card: ModelCard
     timings: dict[str, float]
 
 
@@ -320,55 +322,56 @@ def train(
     plot_confusion_matrix(evaluation, export_dir / "confusion_matrix.png")
     timings["export"] = time.perf_counter() - phase_start
     timings["total"] = time.perf_counter() - started
-    metadata = build_metadata(
+    card = build_card(
         job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
-    metadata["training_device"] = describe_device(device, fitting.amp)
-    metadata["comparison"] = comparison.as_dict() if comparison else None
-    metadata["data"]["negative_bank"] = {
+    card.training_device = describe_device(device, fitting.amp)
+    card.comparison = CardComparison.model_validate(comparison.as_dict()) if comparison else None
+    card.data.negative_bank = {
         "calibration_hours": round(plan.calibration_hours, 4),
         "training_hours": round(plan.training_hours, 4) if config.backend == "oww_head" else 0,
         "sets": sorted({f.set_id for f in plan.calibration + plan.training}),
         "hard_windows_mined": miner.mined if miner else 0,
     }
-    metadata["metrics"]["windows_per_second"] = round(
+    card.metrics.windows_per_second = round(
         fitting.windows_per_epoch * config.epochs / max(timings["training"], 1e-9), 1
     )
-    metadata["data"]["captures"] = {
+    card.data.captures = {
         split: {label: sum(e.label == label for e in data.captures(split))
                 for label in ("positive", "negative")}
         for split in ("train", "val")
     } | {"from_models": sorted(set(data.captured_by.values()))}  # fmt: skip
-    metadata["metrics"]["missed_positives"] = [m.as_dict() for m in missed]
-    metadata["metrics"]["captured_false_wakes"] = {
+    card.metrics.missed_positives = [m.as_dict() for m in missed]
+    card.metrics.captured_false_wakes = {
         "held_out": len(held_out_false_wakes),
         "fired": captured_fired,
     }
     if synthetic is not None:
-        metadata["data"]["synthetic"] = {
+        card.data.synthetic = {
             "use": config.synth.use,
             "voices": config.synth.voices,
             "generated": synthetic.report.generated,
             "dropped": len(synthetic.report.dropped),
             "weight": config.synth.weight,
         }
-    atomic_write_json(export_dir / "metadata.json", metadata)
+    card_json = card.model_dump(mode="json")
+    atomic_write_json(export_dir / CARD_FILE, card_json)
     record_artifact(
         registry,
         job_id,
         {
             "dataset_id": dataset_id,
             "dataset_sha256": data.dataset_sha256,
-            "model_id": metadata["model_id"],
+            "model_id": card.model_id,
             "backend": config.backend,
             "export_dir": str(export_dir.relative_to(registry.layout.root)),
-            "config": metadata["config"],
-            "metrics": metadata["metrics"],
-            "created": metadata["created"],
+            "config": card_json["config"],
+            "metrics": card_json["metrics"],
+            "created": card.created,
         },
     )
     log.report("export", 1.0, f"exported {export_dir}")
-    return TrainResult(job_id, job_dir, export_dir, metadata, timings)
+    return TrainResult(job_id, job_dir, export_dir, card, timings)
 
 
 def synthetic_speech_wanted(config: TrainConfig, plan: BankPlan) -> tuple[bool, str]:
@@ -475,7 +478,7 @@ def _train_epochs(
     return best_epoch
 
 
-def build_metadata(
+def build_card(
     job_id: str,
     dataset_id: str,
     data: PreparedData,
@@ -485,61 +488,61 @@ def build_metadata(
     tensorrt: str,
     best_epoch: int,
     timings: dict[str, float],
-) -> dict[str, Any]:
+) -> ModelCard:
     """The contract the detector, deploy and people read: everything needed to run and judge."""
     params = exported.params
-    return {
-        "model_id": f"{dataset_id}-{job_id[:8]}",
-        "job_id": job_id,
-        "backend": config.backend,
-        "phrase": data.phrase,
-        "dataset_id": dataset_id,
-        "sample_rate": SAMPLE_RATE_HZ,
-        "window_seconds": params.window_samples / params.sample_rate,
-        "hop_seconds": params.hop_seconds,
-        "threshold": evaluation.threshold,
-        "smoothing_windows": config.smoothing_windows,
-        "refractory_seconds": config.refractory_seconds,
-        "target_fa_per_hour": config.target_fa_per_hour,
-        "frr_tolerance": config.frr_tolerance,
-        "threshold_choice": config.threshold_choice,
-        "target_met": evaluation.target_met,
-        "threshold_note": evaluation.note,
+    return ModelCard(
+        model_id=f"{dataset_id}-{job_id[:8]}",
+        job_id=job_id,
+        backend=config.backend,
+        phrase=data.phrase,
+        dataset_id=dataset_id,
+        sample_rate=SAMPLE_RATE_HZ,
+        window_seconds=params.window_samples / params.sample_rate,
+        hop_seconds=params.hop_seconds,
+        threshold=evaluation.threshold,
+        smoothing_windows=config.smoothing_windows,
+        refractory_seconds=config.refractory_seconds,
+        target_fa_per_hour=config.target_fa_per_hour,
+        frr_tolerance=config.frr_tolerance,
+        threshold_choice=config.threshold_choice,
+        target_met=evaluation.target_met,
+        threshold_note=evaluation.note,
         **exported.io,
-        "metrics": {
-            "frr": evaluation.frr,
-            "fa_per_hour": evaluation.fa_per_hour,
+        metrics=Metrics(
+            frr=evaluation.frr,
+            fa_per_hour=evaluation.fa_per_hour,
             # the logit scale, where thresholds near 1 stay apart: 0.99 is 4.6, 0.9999 is 9.2
-            "threshold_log_odds": log_odds(evaluation.threshold),
-            "auc": evaluation.auc,
-            "accuracy": evaluation.accuracy,
-            "confusion": evaluation.confusion,
-            "positives_evaluated": evaluation.positives,
-            "negative_clips_evaluated": evaluation.negative_clips,
-            "negative_hours": evaluation.negative_hours,
-            "false_accepts": evaluation.false_accepts,
-            "fa_per_hour_upper": evaluation.fa_per_hour_upper,
-            "hours_to_decide": evaluation.hours_to_decide,
-            "calibration_hours": evaluation.calibration_hours,
-            "onnx_parity_max_abs_diff": exported.parity,
-            "best_epoch": best_epoch + 1,
-            "det_curve": [
-                {"threshold": p.threshold, "frr": p.frr, "fa_per_hour": p.fa_per_hour}
+            threshold_log_odds=log_odds(evaluation.threshold),
+            auc=evaluation.auc,
+            accuracy=evaluation.accuracy,
+            confusion=evaluation.confusion,
+            positives_evaluated=evaluation.positives,
+            negative_clips_evaluated=evaluation.negative_clips,
+            negative_hours=evaluation.negative_hours,
+            false_accepts=evaluation.false_accepts,
+            fa_per_hour_upper=evaluation.fa_per_hour_upper,
+            hours_to_decide=evaluation.hours_to_decide,
+            calibration_hours=evaluation.calibration_hours,
+            onnx_parity_max_abs_diff=exported.parity,
+            best_epoch=best_epoch + 1,
+            det_curve=[
+                CurvePoint(threshold=p.threshold, frr=p.frr, fa_per_hour=p.fa_per_hour)
                 for p in evaluation.curve
             ],
-        },
-        "data": {
-            "train": {
+        ),
+        data=DataSummary(
+            train={
                 label: data.count("train", label) for label in ("positive", "negative", "noise")
             },
-            "val": {label: data.count("val", label) for label in ("positive", "negative", "noise")},
-            "skipped": [{"clip_id": s.clip_id, "reason": s.reason} for s in data.skipped],
-            "vad_doubted": [{"clip_id": s.clip_id, "reason": s.reason} for s in data.doubted],
-        },
-        "dataset_sha256": data.dataset_sha256,
-        "config": config.model_dump(mode="json"),
-        "tensorrt": tensorrt,
-        "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
-        "versions": _versions(),
-        "created": utcnow().isoformat(),
-    }
+            val={label: data.count("val", label) for label in ("positive", "negative", "noise")},
+            skipped=[{"clip_id": s.clip_id, "reason": s.reason} for s in data.skipped],
+            vad_doubted=[{"clip_id": s.clip_id, "reason": s.reason} for s in data.doubted],
+        ),
+        dataset_sha256=data.dataset_sha256,
+        config=config.model_dump(mode="json"),
+        tensorrt=tensorrt,
+        timings_seconds={k: round(v, 2) for k, v in timings.items()},
+        versions=_versions(),
+        created=utcnow().isoformat(),
+    )

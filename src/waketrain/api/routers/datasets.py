@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from waketrain.api.deps import current_principal, get_analyzer, get_registry, upload_budget
-from waketrain.store import clips, datasets
+from waketrain.store import clips, datasets, health
 from waketrain.store.accounts import Principal
 from waketrain.store.analysis import QualityAnalyzer
 from waketrain.store.clips import ClipMetadata, ClipPage, ClipQuery, ClipRecord
@@ -38,7 +38,7 @@ def create_dataset(
 @router.get("/datasets/{dataset_id}", response_model=DatasetSummary)
 def show_dataset(dataset_id: str, registry: RegistryDep) -> DatasetSummary:
     """Counts per label, minutes, balance, mean SNR and quality flags."""
-    return datasets.dataset_summary(registry, dataset_id)
+    return health.dataset_summary(registry, dataset_id)
 
 
 def _parse_metadata(raw: str) -> ClipMetadata:

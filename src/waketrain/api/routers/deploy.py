@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -14,10 +13,10 @@ from waketrain.deploy.bundle import bundle_for_download
 from waketrain.deploy.service import (
     DeploymentRecord,
     DeployTarget,
+    cancel_deployment,
     describe_target,
     get_deployment,
     list_deployments,
-    run_deployment,
     start_deployment,
 )
 from waketrain.store.accounts import Principal
@@ -47,18 +46,11 @@ def deploy_target(registry: RegistryDep) -> DeployTarget:
 def deploy(
     request: DeployRequest, registry: RegistryDep, principal: PrincipalDep
 ) -> DeploymentRecord:
-    """Ship the job's model to the board and apply it; answers at once, the deploy runs on.
+    """Queue shipping the job's model to the board; a worker runs it (like a training job).
 
-    409 while another deployment to the same board is running.
+    409 while another deployment to the same board is queued or running.
     """
-    started = start_deployment(registry, request.job_id, principal.username, request.artifact_path)
-    threading.Thread(
-        target=run_deployment,
-        args=(registry, started.id),
-        name=f"deploy-{started.id[:8]}",
-        daemon=True,
-    ).start()
-    return started
+    return start_deployment(registry, request.job_id, principal.username, request.artifact_path)
 
 
 @router.get("/jobs/{job_id}/deploy-bundle")
@@ -86,3 +78,12 @@ def deployments(
 def deployment(deployment_id: str, registry: RegistryDep) -> DeploymentRecord:
     """Status, the log so far, and the board's stdout/stderr once applied."""
     return get_deployment(registry, deployment_id)
+
+
+@router.post("/deployments/{deployment_id}/cancel", response_model=DeploymentRecord)
+def cancel(deployment_id: str, registry: RegistryDep, principal: PrincipalDep) -> DeploymentRecord:
+    """A queued deployment stops at once; a running one before the board applies it.
+
+    409 once the board is applying it (it finishes or rolls back on its own) or it ended.
+    """
+    return cancel_deployment(registry, deployment_id, principal.username)

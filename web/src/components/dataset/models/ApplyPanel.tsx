@@ -85,6 +85,15 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
     }
   };
 
+  const cancel = async () => {
+    if (!deploymentId) return;
+    try {
+      setDeployment(await api.cancelDeployment(deploymentId));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  };
+
   const dismiss = () => {
     window.localStorage.removeItem(deploymentKey(datasetId));
     setDeploymentId(null);
@@ -141,6 +150,17 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
             {final && (
               <button className="btn ghost small" onClick={dismiss}>
                 Dismiss
+              </button>
+            )}
+            {/* Until the board starts applying it; from then on it finishes or rolls back. */}
+            {(deployment.status === "pending" || deployment.status === "transferring") && (
+              <button
+                className="btn ghost small"
+                data-testid="apply-cancel"
+                disabled={deployment.cancel_requested}
+                onClick={() => void cancel()}
+              >
+                {deployment.cancel_requested ? "Cancelling…" : "Cancel"}
               </button>
             )}
           </div>

@@ -1,0 +1,76 @@
+"""The service's processes: `serve` (API and web UI) and `worker` (training jobs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from waketrain.cli.startup import NoiseDirs, RirDirs, load_settings, open_registry, worker_options
+
+app = typer.Typer()
+
+
+def _die_with_parent() -> None:
+    """In the embedded worker: the kernel sends SIGTERM when `serve` dies, however it dies.
+
+    Its running job then goes stale and the next worker requeues it.
+    """
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not start an embedded training worker.")
+    ] = False,
+) -> None:
+    """Run the API and web UI (and, by default, one embedded training worker)."""
+    import uvicorn
+
+    from waketrain.api.app import create_app
+
+    settings = load_settings()
+    worker = None
+    if not no_worker:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "waketrain", "worker"], preexec_fn=_die_with_parent
+        )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,  # the API logs each request itself, as JSON with its request id
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
+
+
+@app.command()
+def worker(
+    max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+    noise_dir: NoiseDirs = None,
+    rir_dir: RirDirs = None,
+) -> None:
+    """Claim queued training jobs and run them, one at a time (one worker per GPU).
+
+    Stopped mid-job (SIGTERM, crash, power cut), the job's heartbeat goes stale and the next
+    worker to start requeues it once.
+    """
+    from waketrain.jobs.worker import run_worker
+
+    settings = load_settings()
+    options = worker_options(settings, noise_dir, rir_dir)
+    run_worker(open_registry(settings), options, max_jobs=max_jobs)
