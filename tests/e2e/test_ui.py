@@ -312,6 +312,20 @@ def test_try_it_scores_a_browser_recording_with_the_current_model(page: Page) ->
     screenshot(page, "08-try")
 
 
+def test_a_tried_recording_joins_the_dataset_with_the_models_score(
+    page: Page, ui_service: Service
+) -> None:
+    page.get_by_test_id("try-add-positive").click()
+    expect(page.get_by_test_id("try-added")).to_contain_text(f"Added to {DATASET} as a positive")
+    expect(page.get_by_test_id("try-add-negative")).to_have_count(0)  # one click, once
+    with ui_service.client() as api:
+        clips = api.get(f"/datasets/{DATASET}/recordings", params={"label": "positive"}).json()
+    tried = [c for c in clips["items"] if (c["notes"] or "").startswith("Tried with model")]
+    assert len(tried) == 1 and tried[0]["source"] == "record"
+    assert re.search(r"peak 0\.\d+, threshold 0\.\d+", tried[0]["notes"]), tried[0]["notes"]
+    screenshot(page, "08b-try-added")
+
+
 def test_the_negative_bank_page_adds_uploads_and_removes_sets(page: Page) -> None:
     page.get_by_test_id("nav-negatives").click()
     expect(page.get_by_test_id("negative-bank")).to_be_visible()
@@ -332,3 +346,17 @@ def test_the_negative_bank_page_adds_uploads_and_removes_sets(page: Page) -> Non
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_test_id("bank-remove").click()
     expect(row).to_have_count(0)
+
+
+def test_api_docs_render_the_operations_for_a_logged_in_operator(
+    context: BrowserContext, page: Page
+) -> None:
+    docs = context.new_page()  # the operator's browser session, no token
+    try:
+        docs.goto("/docs")
+        expect(docs.locator(".opblock").first).to_be_visible(timeout=30_000)
+        expect(docs.locator(".opblock-summary-path", has_text="/deploy").first).to_be_visible()
+        expect(docs.get_by_text("does not specify a valid version field")).to_have_count(0)
+        screenshot(docs, "10-api-docs")
+    finally:
+        docs.close()

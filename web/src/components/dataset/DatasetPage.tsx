@@ -142,7 +142,7 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
         )}
         {visited.has("try") && (
           <section role="tabpanel" hidden={tab !== "try"}>
-            <TryTab />
+            <TryTab datasetId={datasetId} />
           </section>
         )}
         {visited.has("captures") && (

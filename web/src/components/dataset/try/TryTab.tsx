@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, errorMessage, type CurrentModel, type ScoreResult } from "../../../api";
+import { api, errorMessage, uploadRecording, type CurrentModel, type Label, type ScoreResult } from "../../../api";
 import type { Recording } from "../../../audio/recorder";
 import { useRecorder } from "../../../audio/useRecorder";
 import { useEvents } from "../../../events";
@@ -19,10 +19,29 @@ function resultText(result: ScoreResult): string {
   return `Did not fire (peak ${formatScore(peak)}, threshold ${formatScore(result.threshold)})`;
 }
 
-export function TryTab() {
+/** What a tried clip carries into the dataset: the model's verdict on it, for the reviewer. */
+function triedNote(result: ScoreResult): string {
+  const peak = result.scores.length ? Math.max(...result.scores) : 0;
+  const verdict = result.fired ? resultText(result).toLowerCase() : "did not fire";
+  return (
+    `Tried with model ${result.model_id}: peak ${formatScore(peak)}, threshold ` +
+    `${formatScore(result.threshold)}, ${verdict}.`
+  );
+}
+
+interface Tried {
+  wav: Blob;
+  filename: string;
+  recorded: boolean;
+}
+
+export function TryTab({ datasetId }: { datasetId: string }) {
   const [current, setCurrent] = useState<CurrentModel | null>(null);
   const [result, setResult] = useState<ScoreResult | null>(null);
   const [source, setSource] = useState<string | null>(null);
+  const [tried, setTried] = useState<Tried | null>(null);
+  const [added, setAdded] = useState<{ label: Label; clipId: string } | null>(null);
+  const [adding, setAdding] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [scoring, setScoring] = useState(false);
 
@@ -34,11 +53,13 @@ export function TryTab() {
     if (event.type === "model.blessed") loadCurrent();
   });
 
-  const score = async (wav: Blob, filename: string, label: string) => {
+  const score = async (wav: Blob, filename: string, label: string, recorded: boolean) => {
     setScoring(true);
     setError(null);
     setResult(null);
+    setAdded(null);
     setSource(label);
+    setTried({ wav, filename, recorded });
     try {
       setResult(await api.scoreWithCurrentModel(wav, filename));
     } catch (e) {
@@ -49,7 +70,7 @@ export function TryTab() {
   };
 
   const scoreRecording = (recording: Recording) =>
-    void score(recording.wav, "try-it.wav", `a ${recording.durationSeconds.toFixed(1)} s recording`);
+    void score(recording.wav, "try-it.wav", `a ${recording.durationSeconds.toFixed(1)} s recording`, true);
   const recorder = useRecorder(MAX_SECONDS, scoreRecording);
 
   const stop = async () => {
@@ -58,6 +79,27 @@ export function TryTab() {
   };
 
   const recording = recorder.state === "recording";
+
+  // The quickest way to improve a model: a miss becomes a positive, a false wake a negative.
+  const addToDataset = async (label: Label) => {
+    if (!tried || !result) return;
+    setAdding(true);
+    setError(null);
+    try {
+      const clip = await uploadRecording(
+        datasetId,
+        tried.wav,
+        tried.filename,
+        { label, notes: triedNote(result), source: tried.recorded ? "record" : "upload" },
+        () => undefined,
+      ).promise;
+      setAdded({ label, clipId: clip.id });
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setAdding(false);
+    }
+  };
 
   return (
     <div className="try-tab">
@@ -104,7 +146,7 @@ export function TryTab() {
               onChange={(e) => {
                 const file = e.target.files?.[0];
                 e.target.value = "";
-                if (file) void score(file, file.name, file.name);
+                if (file) void score(file, file.name, file.name, false);
               }}
             />
           </label>
@@ -135,6 +177,38 @@ export function TryTab() {
             marks={result.detections.map((t) => ({ time: t, label: `${t.toFixed(1)} s` }))}
             testId="try-chart"
           />
+          <div className="try-add" data-testid="try-add">
+            {added ? (
+              <p data-testid="try-added">
+                Added to <code>{datasetId}</code> as a {added.label} (clip <code>{shortId(added.clipId)}</code>), with
+                the model&apos;s score in its notes.
+              </p>
+            ) : (
+              <>
+                <span className="muted small">
+                  {result.fired
+                    ? "Fired on something that was not the phrase? Add it as a negative."
+                    : "Missed the phrase? Add it as a positive."}
+                </span>
+                <button
+                  className={`btn small${result.fired ? "" : " primary"}`}
+                  data-testid="try-add-positive"
+                  disabled={adding}
+                  onClick={() => void addToDataset("positive")}
+                >
+                  Add as positive
+                </button>
+                <button
+                  className={`btn small${result.fired ? " primary" : ""}`}
+                  data-testid="try-add-negative"
+                  disabled={adding}
+                  onClick={() => void addToDataset("negative")}
+                >
+                  Add as negative
+                </button>
+              </>
+            )}
+          </div>
         </div>
       )}
     </div>
