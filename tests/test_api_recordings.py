@@ -221,6 +221,82 @@ def test_relabel_moves_counts_and_is_audited(service: Service, api: httpx.Client
     assert api.patch(f"/recordings/{clip_id}", json={}).status_code == 422
 
 
+def test_identical_clips_are_listed_and_one_click_keeps_the_right_one(api: httpx.Client) -> None:
+    create_dataset(api, "twins")
+    first, other = audio_files("wake/snowboy")[:2]
+    original = upload(api, "twins", first.read_bytes(), first.name, "positive").json()["id"]
+    again = upload(api, "twins", first.read_bytes(), "copy.flac", "positive").json()["id"]
+    relabelled = upload(api, "twins", first.read_bytes(), "other.flac", "negative").json()["id"]
+    upload(api, "twins", other.read_bytes(), other.name, "positive")
+    hygiene = api.get("/datasets/twins/duplicates").json()
+    assert (hygiene["left_out"], hygiene["label_conflicts"]) == (2, 1)
+    [group] = hygiene["groups"]
+    assert [c["id"] for c in group["clips"]] == [original, again, relabelled]
+    assert group["conflict"] and group["labels"] == ["negative", "positive"]
+    assert api.get("/datasets/twins").json()["quality"]["duplicate_clips"] == 3  # all three
+
+    wrong = api.post("/datasets/twins/duplicates/resolve",
+                     json={"sha256": group["sha256"], "keep": "not-in-it"})  # fmt: skip
+    assert wrong.status_code == 422 and original in wrong.json()["detail"]
+    gone = api.post("/datasets/twins/duplicates/resolve", json={"sha256": "0" * 64, "keep": "x"})
+    assert gone.status_code == 404
+    kept = api.post("/datasets/twins/duplicates/resolve",
+                    json={"sha256": group["sha256"], "keep": relabelled})  # fmt: skip
+    assert kept.status_code == 200
+    assert sorted(c["id"] for c in kept.json()) == sorted([original, again])
+    assert api.get("/datasets/twins/duplicates").json()["groups"] == []
+    assert api.get("/datasets/twins").json()["clip_counts"] == {
+        "positive": 1,
+        "negative": 1,
+        "noise": 0,
+    }
+    audit = api.get("/audit", params={"object_id": original}).json()[0]
+    assert audit["action"] == "delete"  # restorable like any discarded clip
+
+
+def test_a_long_recording_is_split_into_phrases_the_operator_accepts(api: httpx.Client) -> None:
+    create_dataset(api, "long")
+    phrases = [sf.read(str(p), dtype="float32")[0] for p in audio_files("wake/computer")[:8]]
+    gap = np.zeros(24_000, np.float32)  # 1.5 s between takes, as someone repeats the phrase
+    spans, parts, t = [], [], 0.0
+    for phrase in phrases:
+        parts += [phrase, gap]
+        spans.append((t, t + len(phrase) / 16_000))
+        t += (len(phrase) + len(gap)) / 16_000
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate(parts), 16_000, format="WAV", subtype="PCM_16")
+    assert upload(api, "long", buffer.getvalue(), "anna.wav").status_code == 422  # > 30 s
+
+    proposed = api.post("/datasets/long/long-recordings",
+                        files={"file": ("anna.wav", buffer.getvalue(), "audio/wav")})  # fmt: skip
+    assert proposed.status_code == 201, proposed.text
+    split = proposed.json()
+    assert split["duration_seconds"] == pytest.approx(t, abs=0.01)
+    segments = split["segments"]
+    assert len(segments) == len(phrases)
+    for seg, (start, end) in zip(segments, spans, strict=True):
+        assert start - 0.01 <= seg["start"] < seg["end"] <= end + 0.76  # inside its take
+    audio = api.get(f"/long-recordings/{split['id']}/audio")
+    assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+
+    accept = f"/long-recordings/{split['id']}/clips"
+    meta = {"label": "positive", "speaker": "anna", "source": "record"}
+    beyond = api.post(accept, json={"metadata": meta, "segments": [{"start": 1, "end": t + 5}]})
+    assert beyond.status_code == 422 and "ends after the recording" in beyond.json()["detail"]
+    short = api.post(accept, json={"metadata": meta, "segments": [{"start": 1, "end": 1.1}]})
+    assert short.status_code == 422 and "clips are" in short.json()["detail"]
+    kept = segments[:-1]  # the operator drops the last piece and widens the first
+    kept[0] = {"start": 0.0, "end": segments[0]["end"] + 0.2}
+    added = api.post(accept, json={"metadata": meta, "segments": kept})
+    assert added.status_code == 201, added.text
+    clips = added.json()
+    assert len(clips) == len(phrases) - 1
+    assert clips[0]["notes"] == f"from anna at 0.00-{kept[0]['end']:.2f} s"
+    assert clips[0]["duration_seconds"] == pytest.approx(kept[0]["end"], abs=0.01)
+    assert {c["speaker"] for c in clips} == {"anna"} and {c["source"] for c in clips} == {"record"}
+    assert api.get("/datasets/long").json()["clip_counts"]["positive"] == len(phrases) - 1
+
+
 def test_listing_sorts_filters_and_paginates(api: httpx.Client) -> None:
     create_dataset(api, "listing")
     files = audio_files("wake/computer")[:6]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -115,3 +116,42 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
                     "--label", "maybe")  # fmt: skip
     assert wrong.returncode == 1 and "positive" in wrong.stderr
     assert not clip_files(data, "d1")
+
+
+def test_identical_clips_are_listed_and_resolved_from_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "registry"
+    assert run_cli(data, "dataset", "create", "twins", "--phrase", "computer").returncode == 0
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for path in sorted(shared("wake/computer").glob("*.flac"))[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    for label in ("positive", "negative"):
+        run = run_cli(data, "dataset", "import", str(folder), "--dataset", "twins",
+                      "--label", label, "--no-analyze")  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    listed = run_cli(data, "dataset", "duplicates", "twins")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("CONFLICT negative / positive") == 2
+    assert "2 clips left out as duplicates, 2 label conflicts" in listed.stdout
+    clip_lines = [line.split() for line in listed.stdout.splitlines() if line.startswith("  ")]
+    negative = next(clip_id for clip_id, label, *_ in clip_lines if label == "negative")
+    kept = run_cli(data, "dataset", "duplicates", "twins", "--keep", negative)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.startswith("discarded ") and "(positive)" in kept.stdout
+    again = run_cli(data, "dataset", "duplicates", "twins")
+    assert "1 clips left out as duplicates, 1 label conflicts" in again.stdout
+
+
+def test_a_long_recording_is_split_into_clips_from_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "registry"
+    assert run_cli(data, "dataset", "create", "long", "--phrase", "computer").returncode == 0
+    takes = [sf.read(str(p), dtype="float32")[0]
+             for p in sorted(shared("wake/computer").glob("*.flac"))[:3]]  # fmt: skip
+    gap = np.zeros(16_000, np.float32)
+    audio = np.concatenate([gap, *[x for take in takes for x in (take, gap)]])
+    sf.write(str(tmp_path / "takes.wav"), audio, 16_000)
+    run = run_cli(data, "dataset", "split", str(tmp_path / "takes.wav"), "--dataset", "long",
+                  "--label", "positive", "--speaker", "bo")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "added 3 clips to long as positive" in run.stdout
+    assert run.stdout.count("from takes at ") == 3

@@ -18,6 +18,7 @@ from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, add_clip, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.errors import Conflict
+from waketrain.store.events import events_after, record_event
 from waketrain.store.models import Base, Clip, Event
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
@@ -112,3 +113,16 @@ def test_a_clip_and_what_is_committed_with_it_land_together_or_not_at_all(tmp_pa
     with registry.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Clip)) == 0
         assert session.scalar(select(func.count()).where(Event.type == "clip.added")) == 0
+
+
+def test_the_event_log_gives_the_newest_events_of_some_types_newest_first(tmp_path: Path) -> None:
+    registry = Registry.open(Settings(data_dir=tmp_path))
+    with registry.sessions.begin() as session:
+        for n, type_ in enumerate(["job.progress", "job.succeeded", "job.failed", "job.succeeded"]):
+            record_event(session, type_, {"n": n})
+    outcomes = ["job.succeeded", "job.failed"]
+    newest = events_after(registry, 0, 2, outcomes, newest_first=True)
+    assert [(e.type, e.payload["n"]) for e in newest] == [("job.succeeded", 3), ("job.failed", 2)]
+    oldest = events_after(registry, 0, 2, outcomes)
+    assert [e.payload["n"] for e in oldest] == [1, 2]
+    assert [e.payload["n"] for e in events_after(registry, newest[0].id - 1)] == [3]

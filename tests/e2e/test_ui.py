@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.board import Board
-from tests.conftest import ADMIN_PASSWORD, Service, shared
+from tests.conftest import ADMIN_PASSWORD, Service, shared, upload
 from tests.e2e.conftest import MIN_CLIPS, screenshot
 
 DATASET = "ui-computer"
@@ -96,6 +96,26 @@ def test_create_dataset_from_the_dashboard(page: Page, dashboard: Page) -> None:
     expect(page.get_by_test_id("train-button")).to_be_disabled()
 
 
+def step(page: Page, key: str) -> Locator:
+    return page.locator(f'[data-testid="what-next-step"][data-key="{key}"]')
+
+
+def test_a_new_dataset_starts_its_checklist_at_recording_the_phrase(page: Page) -> None:
+    checklist = page.get_by_test_id("what-next")
+    expect(checklist).to_be_visible()
+    expect(step(page, "phrase")).to_have_attribute("data-done", "true")
+    expect(step(page, "phrase")).to_contain_text("“computer”")
+    positives = step(page, "positives")
+    expect(positives).to_have_attribute("data-done", "false")
+    expect(positives).to_contain_text(f"0 of {MIN_CLIPS} usable clips")
+    expect(positives).to_have_class(re.compile(r"\bnext\b"))
+    for later in ("negatives", "train", "apply"):
+        expect(step(page, later)).to_have_attribute("data-done", "false")
+    screenshot(page, "02b-first-run-checklist")
+    page.get_by_test_id("what-next-action").click()  # takes the operator where to do it
+    expect(page.get_by_test_id("tab-record")).to_have_attribute("aria-selected", "true")
+
+
 def test_dropped_recordings_fill_the_table_and_the_dashboard_without_reload(
     page: Page, dashboard: Page
 ) -> None:
@@ -145,6 +165,32 @@ def test_a_clip_plays_and_can_be_discarded_and_restored(page: Page, ui_service: 
         expect(discarded).to_have_count(0)
         assert api.get(f"/recordings/{clip_id}").json()["deleted_at"] is None
     page.get_by_test_id("filter-deleted").select_option("exclude")
+    expect(page.get_by_test_id("recordings-total")).to_have_text(str(2 * MIN_CLIPS - 2))
+
+
+def test_the_same_audio_under_two_labels_is_shown_and_resolved_in_one_click(
+    page: Page, ui_service: Service
+) -> None:
+    first = recordings("wake/computer", 1)[0]
+    with ui_service.client() as api:
+        listed = api.get(f"/datasets/{DATASET}/recordings", params={"limit": 1000}).json()
+        [original_id] = [c["id"] for c in listed["items"] if c["original_filename"] == first.name]
+        copy = upload(api, DATASET, first.read_bytes(), "copy.flac", label="negative")
+        assert copy.status_code == 201, copy.text
+    panel = page.get_by_test_id("duplicates")
+    expect(panel.get_by_test_id("duplicates-summary")).to_contain_text(
+        "1 clip repeats another, 1 under a different label"
+    )
+    panel.get_by_test_id("duplicates-toggle").click()
+    group = panel.get_by_test_id("duplicate-group")
+    expect(group).to_have_attribute("data-conflict", "true")
+    expect(group).to_contain_text("labels differ: negative / positive")
+    screenshot(page, "04b-duplicates")
+    group.locator(f'[data-testid="keep-duplicate"][data-clip-id="{original_id}"]').click()
+    expect(panel).to_have_count(0)  # nothing left to resolve
+    with ui_service.client() as api:
+        assert api.get(f"/recordings/{copy.json()['id']}").json()["deleted_at"] is not None
+        assert api.get(f"/recordings/{original_id}").json()["deleted_at"] is None
     expect(page.get_by_test_id("recordings-total")).to_have_text(str(2 * MIN_CLIPS - 2))
 
 
@@ -269,6 +315,20 @@ def test_apply_training_ships_the_model_to_the_board(page: Page, board: Board) -
     assert (board.deploy_path / "current" / "wake_model.onnx").is_file()
     assert (board.deploy_path / "post.log").read_text() == "restarted\n"
     screenshot(page, "06b-apply")
+
+
+def test_the_checklist_follows_the_first_run_to_a_model_on_the_board(page: Page) -> None:
+    page.get_by_test_id("tab-recordings").click()
+    for done in ("phrase", "positives", "negatives", "train", "evaluate", "apply"):
+        expect(step(page, done)).to_have_attribute("data-done", "true")
+    expect(step(page, "evaluate")).to_contain_text("false wakes per hour")
+    # Recommended, still open: one speaker tag ("crowd") and no room noise yet.
+    expect(step(page, "voices")).to_have_attribute("data-done", "false")
+    expect(step(page, "voices")).to_contain_text("1 of 3 speakers")
+    expect(step(page, "voices")).to_have_class(re.compile(r"\bnext\b"))
+    expect(step(page, "noise")).to_contain_text("0 of 10 noise clips")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "06c-checklist-after-apply")
 
 
 def test_recorder_encodes_16k_wav_in_the_browser_and_stores_it(

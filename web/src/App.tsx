@@ -3,6 +3,7 @@ import { api, setUnauthorizedHandler, type Me } from "./api";
 import { EventsProvider } from "./events";
 import { NotificationsProvider } from "./notifications";
 import { useHashRoute } from "./router";
+import { AppTop } from "./components/AppTop";
 import { Header } from "./components/Header";
 import { Toasts } from "./components/Toasts";
 import { LoginPage } from "./components/LoginPage";
@@ -10,6 +11,7 @@ import { Dashboard } from "./components/dashboard/Dashboard";
 import { DatasetPage } from "./components/dataset/DatasetPage";
 import { JobNotifier } from "./components/JobNotifier";
 import { NegativeBankPage } from "./components/NegativeBankPage";
+import { RunningJobsBar } from "./components/RunningJobsBar";
 
 type Session = { state: "checking" } | { state: "anonymous" } | { state: "signed-in"; me: Me };
 
@@ -41,18 +43,26 @@ export function App() {
     <NotificationsProvider>
       {session.state === "checking" && <div className="splash">Loading…</div>}
       {session.state === "anonymous" && (
-        <LoginPage onLoggedIn={(me) => setSession({ state: "signed-in", me })} />
+        <>
+          <AppTop>
+            <Toasts />
+          </AppTop>
+          <LoginPage onLoggedIn={(me) => setSession({ state: "signed-in", me })} />
+        </>
       )}
       {session.state === "signed-in" && (
         <EventsProvider>
           <JobNotifier />
-          <Header me={session.me} onLogout={logout} />
+          <AppTop>
+            <Header me={session.me} onLogout={logout} />
+            <RunningJobsBar />
+            <Toasts />
+          </AppTop>
           <main className="page">
             <Routes />
           </main>
         </EventsProvider>
       )}
-      <Toasts />
     </NotificationsProvider>
   );
 }

@@ -137,6 +137,54 @@ export interface DatasetCreate {
   description?: string | null;
 }
 
+export type StepKey = "phrase" | "positives" | "voices" | "negatives" | "noise" | "train" | "evaluate" | "apply";
+
+/** One step of a dataset's "what next", from recording to a model on the board. */
+export interface ChecklistStep {
+  key: StepKey;
+  title: string;
+  why: string;
+  done: boolean;
+  required: boolean;
+  have: number;
+  want: number;
+  detail: string;
+}
+
+export interface Checklist {
+  dataset_id: string;
+  steps: ChecklistStep[];
+  next: StepKey | null;
+}
+
+/** Clips with identical audio; the first (oldest) is the one training keeps. */
+export interface DuplicateGroup {
+  sha256: string;
+  clips: ClipRecord[];
+  labels: Label[];
+  conflict: boolean;
+}
+
+export interface Hygiene {
+  groups: DuplicateGroup[];
+  left_out: number;
+  label_conflicts: number;
+}
+
+/** A recording longer than a clip, kept while the operator checks its proposed phrases. */
+export interface LongRecording {
+  id: string;
+  dataset_id: string;
+  filename: string | null;
+  duration_seconds: number;
+  segments: Segment[];
+}
+
+export interface Segment {
+  start: number;
+  end: number;
+}
+
 export interface ClipRecord {
   id: string;
   dataset_id: string;
@@ -255,10 +303,13 @@ export type DeploymentStatus =
   | "failed"
   | "cancelled";
 export const FINAL_DEPLOYMENT_STATUSES: DeploymentStatus[] = ["succeeded", "rolled_back", "failed", "cancelled"];
+export const ACTIVE_DEPLOYMENT_STATUSES: DeploymentStatus[] = ["pending", "transferring", "applying"];
 
 export interface Deployment {
   id: string;
   job_id?: string;
+  dataset_id?: string;
+  target?: string;
   status: DeploymentStatus;
   log: string;
   error: string | null;
@@ -418,6 +469,17 @@ export const api = {
   createDataset: (spec: DatasetCreate) => request<DatasetSummary>("POST", "/datasets", spec),
   getDataset: (id: string) => request<DatasetSummary>("GET", `/datasets/${enc(id)}`),
 
+  splitLongRecording: (datasetId: string, file: File) => {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return request<LongRecording>("POST", `/datasets/${enc(datasetId)}/long-recordings`, undefined, form);
+  },
+  acceptSegments: (recordingId: string, metadata: ClipMetadata, segments: Segment[]) =>
+    request<ClipRecord[]>("POST", `/long-recordings/${enc(recordingId)}/clips`, { metadata, segments }),
+  checklist: (datasetId: string) => request<Checklist>("GET", `/datasets/${enc(datasetId)}/checklist`),
+  duplicates: (datasetId: string) => request<Hygiene>("GET", `/datasets/${enc(datasetId)}/duplicates`),
+  keepOneDuplicate: (datasetId: string, sha256: string, keep: string) =>
+    request<ClipRecord[]>("POST", `/datasets/${enc(datasetId)}/duplicates/resolve`, { sha256, keep }),
   listRecordings: (datasetId: string, q: ClipQuery) =>
     request<ClipPage>(
       "GET",
@@ -463,6 +525,8 @@ export const api = {
   train: (datasetId: string, overrides: Record<string, unknown>) =>
     request<JobRecord>("POST", "/train", { dataset_id: datasetId, config_overrides: overrides }),
   listJobs: (datasetId: string) => request<JobRecord[]>("GET", `/jobs${query({ dataset_id: datasetId })}`),
+  /** Every queued or running job, of any dataset. */
+  activeJobs: () => request<JobRecord[]>("GET", "/jobs?status=queued&status=running"),
   getJob: (jobId: string) => request<JobRecord>("GET", `/jobs/${enc(jobId)}`),
   cancelJob: (jobId: string) => request<JobRecord>("POST", `/jobs/${enc(jobId)}/cancel`),
   blessJob: (jobId: string) => request<JobRecord>("POST", `/jobs/${enc(jobId)}/bless`),
@@ -476,11 +540,22 @@ export const api = {
   deployTarget: () => request<DeployTarget>("GET", "/deploy/target"),
   startDeployment: (jobId: string) => request<Deployment>("POST", "/deploy", { job_id: jobId }),
   getDeployment: (id: string) => request<Deployment>("GET", `/deployments/${enc(id)}`),
+  /** Deployments still under way (pending, transferring, applying). */
+  activeDeployments: () =>
+    request<Deployment[]>("GET", `/deployments?${ACTIVE_DEPLOYMENT_STATUSES.map((s) => `status=${s}`).join("&")}`),
+
+  /** The newest `limit` events of these types, newest first. */
+  recentEvents: (types: string[], limit: number) =>
+    request<EventRecord[]>(
+      "GET",
+      `/events?newest=true&limit=${limit}${types.map((t) => `&type=${enc(t)}`).join("")}`,
+    ),
   cancelDeployment: (id: string) => request<Deployment>("POST", `/deployments/${enc(id)}/cancel`),
 };
 
 export const urls = {
   clipAudio: (clipId: string) => `/recordings/${enc(clipId)}/audio`,
+  longRecordingAudio: (recordingId: string) => `/long-recordings/${enc(recordingId)}/audio`,
   captureAudio: (captureId: string) => `/captures/${enc(captureId)}/audio`,
   artifact: (jobId: string, name: string) => `/jobs/${enc(jobId)}/artifacts/${enc(name)}`,
   bundle: (jobId: string) => `/jobs/${enc(jobId)}/artifacts.zip`,

@@ -1,4 +1,4 @@
-"""`waketrain dataset`: create, list, show and import datasets."""
+"""`waketrain dataset`: create, list, show and import datasets, and their identical clips."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 
 from waketrain.cli.startup import open_registry
 
-app = typer.Typer(help="Create, list, show and import datasets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list, show and import datasets; find identical clips.", no_args_is_help=True
+)
 
 
 @app.command("create")
@@ -81,3 +83,56 @@ def dataset_import(
         f"imported {len(report.imported)} clips ({minutes:.2f} min) into {dataset} as {label}; "
         f"refused {len(report.rejected)}"
     )
+
+
+@app.command("duplicates")
+def dataset_duplicates(
+    dataset_id: str,
+    keep: Annotated[
+        str | None,
+        typer.Option(help="Keep this clip of its group of identical clips; discard the others."),
+    ] = None,
+) -> None:
+    """Groups of identical clips (the same audio under two labels first), or keep one."""
+    from waketrain.store.clips import get_clip
+    from waketrain.store.hygiene import duplicate_groups, keep_one
+
+    registry = open_registry()
+    if keep is not None:
+        clip = get_clip(registry, keep)
+        for gone in keep_one(registry, dataset_id, clip.sha256, keep, actor="cli"):
+            typer.echo(f"discarded {gone.id} ({gone.label})")
+        return
+    hygiene = duplicate_groups(registry, dataset_id)
+    for group in hygiene.groups:
+        labels = " / ".join(group.labels)
+        typer.echo(f"{group.sha256[:12]} {'CONFLICT ' if group.conflict else ''}{labels}:")
+        for i, clip in enumerate(group.clips):
+            used = " (training uses this one)" if i == 0 else ""
+            typer.echo(f"  {clip.id} {clip.label:8} {clip.speaker or '-'}{used}")
+    typer.echo(
+        f"{hygiene.left_out} clips left out as duplicates, {hygiene.label_conflicts} label "
+        "conflicts"
+    )
+
+
+@app.command("split")
+def dataset_split(
+    recording: Annotated[Path, typer.Argument(help="A recording of up to ten minutes.")],
+    dataset: Annotated[str, typer.Option(help="Dataset id.")],
+    label: Annotated[str, typer.Option(help="positive, negative or noise.")],
+    speaker: Annotated[str | None, typer.Option(help="Speaker tag for every clip.")] = None,
+) -> None:
+    """Cut a long recording into its phrases (VAD) and add each as a clip."""
+    from waketrain.store.clips import ClipMetadata
+    from waketrain.store.long_recordings import AcceptSegments, accept_segments, propose_split
+
+    registry = open_registry()
+    proposed = propose_split(registry, dataset, recording.read_bytes(), recording.name)
+    if not proposed.segments:
+        raise typer.BadParameter(f"no speech found in {recording.name}")
+    metadata = ClipMetadata(label=label, speaker=speaker, source="import")  # type: ignore[arg-type]
+    accepted = AcceptSegments(metadata=metadata, segments=proposed.segments)
+    for clip in accept_segments(registry, proposed.id, accepted, actor="cli"):
+        typer.echo(f"{clip.id} {clip.notes}")
+    typer.echo(f"added {len(proposed.segments)} clips to {dataset} as {label}")

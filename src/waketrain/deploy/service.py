@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import CursorResult, or_, select, update
@@ -28,6 +28,9 @@ from waketrain.store.models import Deployment, utcnow
 from waketrain.store.registry import Registry
 
 ACTIVE = ("pending", "transferring", "applying")
+DeploymentStatus = Literal[
+    "pending", "transferring", "applying", "succeeded", "rolled_back", "failed", "cancelled"
+]
 MAX_RUNS = 2  # a deployment whose worker died is run once more, then failed
 
 
@@ -237,12 +240,15 @@ def get_deployment(registry: Registry, deployment_id: str) -> DeploymentRecord:
         return DeploymentRecord.model_validate(row)
 
 
-def list_deployments(registry: Registry, limit: int = 50) -> list[DeploymentRecord]:
+def list_deployments(
+    registry: Registry, limit: int = 50, statuses: Sequence[str] | None = None
+) -> list[DeploymentRecord]:
+    """Newest first; `statuses` keeps only those (ACTIVE: what is under way)."""
+    query = select(Deployment).order_by(Deployment.created_at.desc()).limit(limit)
+    if statuses:
+        query = query.where(Deployment.status.in_(list(statuses)))
     with registry.sessions() as session:
-        rows = session.scalars(
-            select(Deployment).order_by(Deployment.created_at.desc()).limit(limit)
-        )
-        return [DeploymentRecord.model_validate(row) for row in rows]
+        return [DeploymentRecord.model_validate(row) for row in session.scalars(query)]
 
 
 def claim_next_deployment(registry: Registry, worker_id: str) -> DeploymentRecord | None:

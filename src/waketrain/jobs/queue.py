@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import CursorResult, select, update
@@ -23,6 +24,7 @@ from waketrain.training.config import TrainConfig, apply_overrides
 
 MAX_ATTEMPTS = 2  # a job whose worker died is requeued once, then failed
 FINAL = ("succeeded", "failed", "cancelled")
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class JobRecord(BaseModel):
@@ -158,11 +160,17 @@ def get_job(registry: Registry, job_id: str) -> JobRecord:
 
 
 def list_jobs(
-    registry: Registry, dataset_id: str | None = None, limit: int = 100
+    registry: Registry,
+    dataset_id: str | None = None,
+    limit: int = 100,
+    statuses: Sequence[str] | None = None,
 ) -> list[JobRecord]:
+    """Newest first; `statuses` keeps only those (queued and running: what is under way)."""
     query = select(Job).order_by(Job.created_at.desc()).limit(limit)
     if dataset_id is not None:
         query = query.where(Job.dataset_id == dataset_id)
+    if statuses:
+        query = query.where(Job.status.in_(list(statuses)))
     with registry.sessions() as session:
         return [JobRecord.model_validate(job) for job in session.scalars(query)]
 

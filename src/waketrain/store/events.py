@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,15 +59,28 @@ def record_audit(
     )
 
 
-def events_after(registry: Registry, after_id: int, limit: int = 500) -> list[EventRecord]:
-    """Events with an id above `after_id`, oldest first."""
+def events_after(
+    registry: Registry,
+    after_id: int,
+    limit: int = 500,
+    types: Sequence[str] | None = None,
+    newest_first: bool = False,
+) -> list[EventRecord]:
+    """Events with an id above `after_id`, oldest first, optionally only of some `types`.
+
+    `newest_first`: the newest `limit` of them, newest first (what a page that was just
+    opened needs to rebuild its recent notifications, without reading the whole log).
+    """
     if after_id >= MAX_SQL_INTEGER:
         return []  # no id is larger (and the driver could not bind the number)
+    query = select(Event).where(Event.id > after_id)
+    if types:
+        query = query.where(Event.type.in_(list(types)))
+    query = query.order_by(Event.id.desc() if newest_first else Event.id).limit(limit)
     with registry.sessions() as session:
-        rows = session.scalars(
-            select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
-        )
-        return [EventRecord.model_validate(row, from_attributes=True) for row in rows]
+        return [
+            EventRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)
+        ]
 
 
 def latest_event_id(registry: Registry) -> int:

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import type { Me } from "../api";
 import { useEventsConnected } from "../events";
-import { useNotifications } from "../notifications";
+import { useNotifications, type Notice } from "../notifications";
 import { NoticeBody } from "./NoticeBody";
 
 export function Header({ me, onLogout }: { me: Me; onLogout: () => void }) {
@@ -35,7 +35,7 @@ export function Header({ me, onLogout }: { me: Me; onLogout: () => void }) {
 }
 
 function NotificationBell() {
-  const { history, unread, markRead } = useNotifications();
+  const { history, unread, markRead, dismissNotice, dismissAll } = useNotifications();
   const [open, setOpen] = useState(false);
   const root = useRef<HTMLDivElement>(null);
 
@@ -58,24 +58,55 @@ function NotificationBell() {
     <div className="bell" ref={root} data-testid="notifications">
       <button
         className="btn ghost small bell-button"
-        aria-label={`Notifications${unread ? ` (${unread} new)` : ""}`}
+        // "Notifications, 2 new": the badge's "2" is a word of the name, as speech input needs.
+        aria-label={`Notifications${unread ? `, ${unread} new` : ""}`}
         aria-expanded={open}
+        data-testid="notifications-button"
         onClick={() => setOpen((v) => !v)}
       >
         <BellIcon />
-        {unread > 0 && <span className="bell-count">{unread}</span>}
+        {unread > 0 && (
+          <span className="bell-count" data-testid="notifications-unread">
+            {unread}
+          </span>
+        )}
       </button>
       {open && (
-        <div className="bell-panel" role="dialog" aria-label="Recent notifications">
-          <h3>Notifications</h3>
+        <div className="bell-panel" role="dialog" aria-label="Recent notifications" data-testid="notifications-panel">
+          <div className="bell-head">
+            <h3>Notifications</h3>
+            {history.length > 1 && (
+              <button className="btn ghost small" data-testid="notifications-dismiss-all" onClick={dismissAll}>
+                Dismiss all
+              </button>
+            )}
+          </div>
           {history.length === 0 ? (
-            <p className="muted">Nothing yet. Finished training jobs and deployments show up here.</p>
+            <p className="muted" data-testid="notifications-empty">
+              Nothing yet. Finished training jobs and deployments show up here.
+            </p>
           ) : (
             <ul>
               {history.map((notice) => (
-                <li key={notice.id} className={`bell-item ${notice.kind}`}>
+                <li
+                  key={notice.id}
+                  className={`bell-item ${notice.kind}`}
+                  data-testid="notification"
+                  data-event-id={notice.eventId ?? ""}
+                >
                   <NoticeBody notice={notice} />
-                  <time className="muted small">{notice.at.toLocaleTimeString()}</time>
+                  <div className="bell-item-side">
+                    <button
+                      className="toast-close"
+                      aria-label={`Dismiss: ${notice.title}`}
+                      title="Dismiss"
+                      data-testid="notification-dismiss"
+                      onClick={() => dismissNotice(notice.id)}
+                    >
+                      ×
+                    </button>
+                    <time className="muted small">{noticeTime(notice)}</time>
+                  </div>
                 </li>
               ))}
             </ul>
@@ -84,6 +115,14 @@ function NotificationBell() {
       )}
     </div>
   );
+}
+
+/** The time of day for today's notices, the date as well for older ones. */
+function noticeTime(notice: Notice): string {
+  const today = new Date().toDateString() === notice.at.toDateString();
+  return today
+    ? notice.at.toLocaleTimeString()
+    : notice.at.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 function BellIcon() {

@@ -8,7 +8,7 @@ export function Toasts() {
       {toasts.map((toast) => (
         <div key={toast.id} className={`toast ${toast.kind}`} data-testid="toast" role="status">
           <NoticeBody notice={toast} />
-          <button className="toast-close" aria-label="Dismiss" onClick={() => dismiss(toast.id)}>
+          <button className="toast-close" aria-label="Dismiss" data-testid="toast-close" onClick={() => dismiss(toast.id)}>
             ×
           </button>
         </div>

@@ -12,6 +12,7 @@ from waketrain.api.deps import current_principal, get_registry
 from waketrain.deploy.bundle import bundle_for_download
 from waketrain.deploy.service import (
     DeploymentRecord,
+    DeploymentStatus,
     DeployTarget,
     cancel_deployment,
     describe_target,
@@ -69,9 +70,15 @@ def download_deploy_bundle_checksum(job_id: str, registry: RegistryDep) -> FileR
 
 @router.get("/deployments", response_model=list[DeploymentRecord])
 def deployments(
-    registry: RegistryDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    registry: RegistryDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: Annotated[
+        list[DeploymentStatus] | None,
+        Query(description="Only deployments in these statuses (repeat), e.g. pending."),
+    ] = None,
 ) -> list[DeploymentRecord]:
-    return list_deployments(registry, limit)
+    """Newest first."""
+    return list_deployments(registry, limit, status)
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentRecord)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from waketrain.api.deps import current_principal, get_registry
 from waketrain.jobs import artifacts, queue
-from waketrain.jobs.queue import JobRecord
+from waketrain.jobs.queue import JobRecord, JobStatus
 from waketrain.jobs.tryout import TryResult, score_with_current_model
 from waketrain.store.accounts import Principal
 from waketrain.store.registry import Registry
@@ -57,8 +57,13 @@ def list_jobs(
     registry: RegistryDep,
     dataset_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status: Annotated[
+        list[JobStatus] | None,
+        Query(description="Only jobs in these statuses (repeat), e.g. queued and running."),
+    ] = None,
 ) -> list[JobRecord]:
-    return queue.list_jobs(registry, dataset_id, limit)
+    """Newest first."""
+    return queue.list_jobs(registry, dataset_id, limit, status)
 
 
 @router.get("/jobs/{job_id}", response_model=JobRecord)

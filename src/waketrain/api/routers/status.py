@@ -38,8 +38,15 @@ def list_events(
     registry: RegistryDep,
     after: Annotated[int, Query(ge=0, description="Last event id the client has seen.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    type_: Annotated[
+        list[str] | None,
+        Query(alias="type", description="Only these event types, e.g. job.succeeded (repeat)."),
+    ] = None,
+    newest: Annotated[
+        bool, Query(description="The newest `limit` events, newest first, instead of the oldest.")
+    ] = False,
 ) -> list[EventRecord]:
-    return events_after(registry, after, limit)
+    return events_after(registry, after, limit, type_, newest_first=newest)
 
 
 @router.get("/audit", response_model=list[AuditRecord], dependencies=[Depends(current_principal)])

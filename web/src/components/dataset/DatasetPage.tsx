@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, errorMessage, type DatasetSummary } from "../../api";
 import { eventDatasetId, useEvents } from "../../events";
 import { useCoalesced } from "../../hooks";
@@ -11,6 +11,7 @@ import { ModelsTab } from "./models/ModelsTab";
 import { TryTab } from "./try/TryTab";
 import { CapturesTab } from "./captures/CapturesTab";
 import { TrainingModal } from "./training/TrainingModal";
+import { WhatNext } from "./WhatNext";
 
 const TABS = [
   { key: "recordings", label: "Recordings" },
@@ -36,6 +37,16 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
   // Tabs stay mounted once visited, so an upload or a recording survives a look at another tab.
   const [visited, setVisited] = useState<Set<TabKey>>(() => new Set([tab]));
   useEffect(() => setVisited((v) => (v.has(tab) ? v : new Set(v).add(tab))), [tab]);
+  // On a phone the tab strip scrolls sideways: bring the open tab into it, not the page.
+  const tabStrip = useRef<HTMLElement>(null);
+  useEffect(() => {
+    const strip = tabStrip.current;
+    const open = strip?.querySelector('[aria-selected="true"]');
+    if (!strip || !open) return;
+    const [s, t] = [strip.getBoundingClientRect(), open.getBoundingClientRect()];
+    if (t.left < s.left) strip.scrollLeft -= s.left - t.left;
+    else if (t.right > s.right) strip.scrollLeft += t.right - s.right;
+  }, [tab]);
 
   const load = useCallback(async () => {
     try {
@@ -100,7 +111,8 @@ export function DatasetPage({ datasetId, params }: { datasetId: string; params: 
         </div>
       </div>
       {summary && <SummaryStrip summary={summary} onTrainingStarted={(job) => setOpenJob(job.id)} />}
-      <nav className="tabs" role="tablist">
+      <WhatNext datasetId={datasetId} />
+      <nav className="tabs" role="tablist" ref={tabStrip}>
         {TABS.map(({ key, label }) => (
           <button
             key={key}

@@ -5,6 +5,8 @@ interface Props {
   /** Added to `data-table`: names the table for the stylesheet. */
   className: string;
   testId: string;
+  /** What the table lists, for a screen reader ("Recordings"). */
+  label: string;
   /** The header cells. */
   head: ReactNode;
   /** How many columns the empty row spans. */
@@ -16,9 +18,10 @@ interface Props {
 }
 
 /** A table of records, one a row, that says `emptyText` while it has none. */
-export function ListTable({ className, testId, head, columns, empty, emptyText, children }: Props) {
+export function ListTable({ className, testId, label, head, columns, empty, emptyText, children }: Props) {
   return (
-    <div className="table-wrap">
+    // Focusable: on a phone the table scrolls sideways in here, and the keyboard scrolls it too.
+    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>
       <table className={`data-table ${className}`} data-testid={testId}>
         <thead>
           <tr>{head}</tr>

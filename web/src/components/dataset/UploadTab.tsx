@@ -1,6 +1,7 @@
 import { useCallback, useRef, useState, type DragEvent } from "react";
 import { errorMessage, uploadRecording, type Label } from "../../api";
 import { LabelSelect } from "../LabelSelect";
+import { LongRecordingSplit } from "./LongRecordingSplit";
 
 const PARALLEL_UPLOADS = 3;
 
@@ -109,6 +110,8 @@ export function UploadTab({ datasetId }: { datasetId: string }) {
           ref={input}
           className="visually-hidden"
           data-testid="upload-input"
+          aria-label="Audio files to upload"
+          tabIndex={-1} // the drop zone above is the one control a keyboard needs
           type="file"
           multiple
           accept="audio/*,.wav,.flac,.ogg,.mp3"
@@ -118,6 +121,8 @@ export function UploadTab({ datasetId }: { datasetId: string }) {
           }}
         />
       </div>
+
+      <LongRecordingSplit datasetId={datasetId} />
 
       {items.length > 0 && (
         <div className="card upload-list">
@@ -149,7 +154,14 @@ export function UploadTab({ datasetId }: { datasetId: string }) {
                   {item.label}
                   {item.speaker && ` · ${item.speaker}`} · {(item.file.size / 1024).toFixed(0)} KB
                 </span>
-                <div className="progress small-bar" aria-label={`Upload of ${item.file.name}`}>
+                <div
+                  className="progress small-bar"
+                  role="progressbar"
+                  aria-label={`Upload of ${item.file.name}`}
+                  aria-valuemin={0}
+                  aria-valuemax={1}
+                  aria-valuenow={item.progress}
+                >
                   <div className="progress-fill" style={{ width: `${item.progress * 100}%` }} />
                 </div>
                 <span className="upload-state">

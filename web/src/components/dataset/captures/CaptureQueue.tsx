@@ -16,6 +16,7 @@ export function CaptureQueue({ items, selectedId, emptyText, onSelect }: Props) 
     <ListTable
       className="captures"
       testId="captures-table"
+      label="Captures"
       head={
         <>
           <th>Detector</th>

@@ -165,7 +165,7 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
             )}
           </div>
           {deployment.error && <p className="form-error">{deployment.error}</p>}
-          <pre className="log" data-testid="apply-log">
+          <pre className="log" data-testid="apply-log" tabIndex={0} aria-label="Deployment log">
             {deployment.log || "Waiting for output…"}
           </pre>
         </div>

@@ -14,7 +14,8 @@ export function MissedClips({ missed }: { missed: MissedClip[] }) {
   return (
     <div className="missed-clips" data-testid="missed-clips">
       <h4>Held-out positives it missed ({missed.length})</h4>
-      <div className="table-wrap">
+      {/* Focusable: on a phone the table scrolls sideways in here, and the keyboard scrolls it too. */}
+      <div className="table-wrap" role="region" aria-label="Held-out positives it missed" tabIndex={0}>
         <table className="data-table missed">
           <thead>
             <tr>

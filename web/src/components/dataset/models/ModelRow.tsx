@@ -256,22 +256,33 @@ function JobDetails({
       </dl>
       {job.status === "succeeded" && (
         <div className="plots">
+          {/* Buttons, so the keyboard enlarges a plot too; each is named by its image's alt. */}
           <figure>
-            <img
-              data-testid="model-det"
-              src={urls.artifact(job.id, "det_curve.png")}
-              alt="DET curve: false rejects against false accepts per hour"
+            <button
+              type="button"
+              className="plot-button"
               onClick={() => onEnlarge({ src: urls.artifact(job.id, "det_curve.png"), alt: "DET curve" })}
-            />
+            >
+              <img
+                data-testid="model-det"
+                src={urls.artifact(job.id, "det_curve.png")}
+                alt="DET curve: false rejects against false accepts per hour"
+              />
+            </button>
             <figcaption>DET curve (click to enlarge)</figcaption>
           </figure>
           <figure>
-            <img
-              data-testid="model-confusion"
-              src={urls.artifact(job.id, "confusion_matrix.png")}
-              alt="Confusion matrix at the chosen threshold"
+            <button
+              type="button"
+              className="plot-button"
               onClick={() => onEnlarge({ src: urls.artifact(job.id, "confusion_matrix.png"), alt: "Confusion matrix" })}
-            />
+            >
+              <img
+                data-testid="model-confusion"
+                src={urls.artifact(job.id, "confusion_matrix.png")}
+                alt="Confusion matrix at the chosen threshold"
+              />
+            </button>
             <figcaption>Confusion matrix at the threshold</figcaption>
           </figure>
         </div>

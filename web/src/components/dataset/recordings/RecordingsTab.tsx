@@ -17,6 +17,7 @@ import { ShortcutLegend, type Shortcut } from "../../ShortcutLegend";
 import { LoadMore } from "../ListTable";
 import { useListKeys } from "../useListKeys";
 import { RecordingsTable } from "./RecordingsTable";
+import { DuplicatesPanel } from "./DuplicatesPanel";
 import { useClipList } from "./useClipList";
 
 const SHORTCUTS: Shortcut[] = [
@@ -129,6 +130,7 @@ export function RecordingsTab({ datasetId, active }: { datasetId: string; active
 
   return (
     <div className="recordings-tab">
+      <DuplicatesPanel datasetId={datasetId} />
       <div className="toolbar">
         <label className="inline-field">
           <span>Label</span>

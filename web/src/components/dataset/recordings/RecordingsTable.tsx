@@ -28,6 +28,7 @@ export function RecordingsTable(props: Props) {
     <ListTable
       className="recordings"
       testId="recordings-table"
+      label="Recordings"
       head={
         <>
           <th>Clip</th>
@@ -79,6 +80,7 @@ export function RecordingsTable(props: Props) {
             <td>
               <select
                 data-testid="row-label"
+                aria-label={`Label of ${clip.original_filename ?? clip.id.slice(0, 8)}`}
                 className={`label-select ${clip.label}`}
                 value={clip.label}
                 onChange={(e) => {

@@ -71,6 +71,8 @@ export function LogTail({ jobId, ended }: { jobId: string; ended: boolean }) {
       <pre
         ref={box}
         data-testid="training-log"
+        tabIndex={0} // a long log scrolls: the keyboard must be able to scroll it too
+        aria-label="Training log"
         onScroll={(e) => {
           const el = e.currentTarget;
           stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;

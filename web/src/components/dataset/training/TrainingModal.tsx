@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import {
   api,
   errorMessage,
@@ -38,6 +38,17 @@ export function TrainingModal({ jobId, onClose }: { jobId: string; onClose: () =
   const [cancelling, setCancelling] = useState(false);
   const [, setTick] = useState(0);
   const final = isFinal(job?.status);
+
+  // The keyboard starts in the dialog, and Escape closes it as Close does.
+  const dialog = useRef<HTMLDivElement>(null);
+  const close = useRef(onClose);
+  close.current = onClose;
+  useEffect(() => {
+    dialog.current?.focus();
+    const onKey = (event: KeyboardEvent) => event.key === "Escape" && close.current();
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, []);
 
   const load = useCallback(async () => {
     try {
@@ -105,7 +116,15 @@ export function TrainingModal({ jobId, onClose }: { jobId: string; onClose: () =
 
   return (
     <div className="modal-backdrop">
-      <div className="modal training-modal" role="dialog" aria-modal="true" aria-labelledby="training-title" data-testid="training-modal">
+      <div
+        ref={dialog}
+        tabIndex={-1}
+        className="modal training-modal"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="training-title"
+        data-testid="training-modal"
+      >
         <div className="modal-head">
           <h2 id="training-title">
             Training <code>{shortId(jobId)}</code>
@@ -140,6 +159,7 @@ export function TrainingModal({ jobId, onClose }: { jobId: string; onClose: () =
           <div
             className="progress"
             role="progressbar"
+            aria-label="Training progress"
             aria-valuemin={0}
             aria-valuemax={1}
             aria-valuenow={progress}
