@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,17 +69,24 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory, board: Board) -> Iterat
     service.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(fake_microphone: Path) -> Iterator[Browser]:
+@contextmanager
+def chromium(fake_microphone: Path, args: list[str]) -> Iterator[Browser]:
+    """Debian's Chromium with `args`, its microphone playing `fake_microphone`."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={fake_microphone}"],
+            args=[*args, f"--use-file-for-fake-audio-capture={fake_microphone}"],
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone: Path) -> Iterator[Browser]:
+    with chromium(fake_microphone, CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import soundfile as sf
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import ADMIN_PASSWORD, Service, shared
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, MIN_CLIPS, screenshot
+from tests.e2e.conftest import CHROMIUM_ARGS, MIN_CLIPS, chromium, screenshot
 
 AXE_JS = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 DATASET = "mobile-computer"
@@ -141,16 +141,9 @@ RESTORE_SCROLL_JS = """() => {
 def browser(fake_microphone: Path) -> Iterator[Browser]:
     """Chromium without --use-fake-ui-for-media-stream: the microphone is the context's to grant
     or to refuse, as a person does in the browser's permission prompt."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*args, f"--use-file-for-fake-audio-capture={fake_microphone}"],
-        )
+    with chromium(fake_microphone, args) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,20 @@ interface Piece extends Segment {
   keep: boolean;
 }
 
+function SecondsInput(props: { label: string; testId: string; value: number; onChange: (seconds: number) => void }) {
+  return (
+    <input
+      type="number"
+      step="0.05"
+      min={0}
+      aria-label={props.label}
+      data-testid={props.testId}
+      value={props.value}
+      onChange={(e) => props.onChange(Number(e.target.value))}
+    />
+  );
+}
+
 /** A recording longer than a clip: the VAD proposes its phrases, the operator listens to each,
  * adjusts or drops it, and the kept pieces become clips. */
 export function LongRecordingSplit({ datasetId }: { datasetId: string }) {
@@ -135,26 +149,10 @@ export function LongRecordingSplit({ datasetId }: { datasetId: string }) {
                     />
                   </td>
                   <td>
-                    <input
-                      type="number"
-                      step="0.05"
-                      min={0}
-                      aria-label={`Start of phrase ${i + 1}`}
-                      data-testid="segment-start"
-                      value={piece.start}
-                      onChange={(e) => change(i, { start: Number(e.target.value) })}
-                    />
+                    <SecondsInput label={`Start of phrase ${i + 1}`} testId="segment-start" value={piece.start} onChange={(start) => change(i, { start })} />
                   </td>
                   <td>
-                    <input
-                      type="number"
-                      step="0.05"
-                      min={0}
-                      aria-label={`End of phrase ${i + 1}`}
-                      data-testid="segment-end"
-                      value={piece.end}
-                      onChange={(e) => change(i, { end: Number(e.target.value) })}
-                    />
+                    <SecondsInput label={`End of phrase ${i + 1}`} testId="segment-end" value={piece.end} onChange={(end) => change(i, { end })} />
                   </td>
                   <td className="muted small">{(piece.end - piece.start).toFixed(2)} s</td>
                   <td>
