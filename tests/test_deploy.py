@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from tests.conftest import (
     Worker,
     free_port,
     run_cli,
+    running,
     service_env,
     shared,
 )
@@ -417,3 +419,27 @@ def test_a_running_deploy_cancelled_before_the_upload_leaves_the_board_alone(
         assert not (board.deploy_path / "incoming").exists()  # nothing was sent
     finally:
         here.close()
+
+
+def test_ctrl_c_ends_a_cli_deploy_instead_of_leaving_it_to_a_worker(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    before = {d.id for d in list_deployments(registry)}
+    env = service_env(registry.layout.root, **board.env(DEPLOY_POST_COMMAND="sleep 20"))
+    with running(
+        [sys.executable, "-m", "waketrain", "deploy", "--job", jobs["marblenet-1"]],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as cli:  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            new = [d for d in list_deployments(registry) if d.id not in before]
+            if new and new[0].status == "applying":
+                break
+            time.sleep(0.2)
+        assert new and new[0].status == "applying", new
+        cli.send_signal(signal.SIGINT)
+        _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode != 0
+    record = list_deployments(registry)[0]
+    assert record.id == new[0].id and record.status == "failed", stderr
+    assert record.error is not None and "interrupted (Ctrl-C)" in record.error

@@ -58,7 +58,15 @@ def deploy_here(
     started = start_deployment(registry, job_id, actor, artifact_path, claim_for=worker_id)
     if on_log is not None:
         on_log(f"deployment {started.id}")
-    return run_claimed(registry, started, worker_id, registry.settings.heartbeat_seconds, on_log)
+    try:
+        return run_claimed(
+            registry, started, worker_id, registry.settings.heartbeat_seconds, on_log
+        )
+    except KeyboardInterrupt:  # Ctrl-C: ended here, not left for a worker to run again
+        fail_deployment(
+            registry, started.id, "interrupted (Ctrl-C); the board may hold either release"
+        )
+        raise
 
 
 def deploy_lane(
