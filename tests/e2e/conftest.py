@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 MIN_CLIPS = 8  # the service's training gate in these tests (50 by default)
+GATE_ENV = {"WAKETRAIN_MIN_POSITIVE_CLIPS": str(MIN_CLIPS),
+            "WAKETRAIN_MIN_NEGATIVE_CLIPS": str(MIN_CLIPS)}  # fmt: skip
 # Playwright waits 5 s by default; a 2-core CI machine running the worker beside Chromium can
 # take longer to render. Waiting longer costs nothing when the page is right.
 expect.set_options(timeout=15_000)
@@ -59,11 +62,7 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory, board: Board) -> Iterat
     """`waketrain serve` with its embedded worker, a small training gate, and a board."""
     service = Service(
         tmp_path_factory.mktemp("ui-registry"),
-        env={
-            "WAKETRAIN_MIN_POSITIVE_CLIPS": str(MIN_CLIPS),
-            "WAKETRAIN_MIN_NEGATIVE_CLIPS": str(MIN_CLIPS),
-            **board.env(DEPLOY_POST_COMMAND="echo restarted >> post.log"),
-        },
+        env={**GATE_ENV, **board.env(DEPLOY_POST_COMMAND="echo restarted >> post.log")},
     ).start()
     yield service
     service.stop()
@@ -103,6 +102,15 @@ def page(context: BrowserContext) -> Iterator[Page]:
     page = context.new_page()
     yield page
     page.close()
+
+
+def board_wav(folder: str, index: int = 0) -> bytes:
+    """A real recording as the board saves a capture: 16 kHz mono PCM16 WAV, 3 s at most."""
+    audio, rate = sf.read(str(sorted(shared(folder).glob("*.flac"))[index]), dtype="float32")
+    assert rate == 16_000 and audio.ndim == 1, f"{folder} should hold 16 kHz mono clips"
+    wav = io.BytesIO()
+    sf.write(wav, audio[: 3 * rate], rate, format="WAV", subtype="PCM_16")
+    return wav.getvalue()
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -7,7 +7,6 @@ follows the counter.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import uuid
@@ -18,11 +17,10 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.conftest import ADMIN_PASSWORD, Service, run_cli, shared
-from tests.e2e.conftest import screenshot
+from tests.conftest import ADMIN_PASSWORD, Service, run_cli
+from tests.e2e.conftest import board_wav, screenshot
 
 DATASET = "ui-captures"
 HOP_SECONDS = 0.08
@@ -46,15 +44,6 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     service = Service(tmp_path_factory.mktemp("captures-ui-registry")).start()
     yield service
     service.stop()
-
-
-def board_wav(folder: str, index: int) -> bytes:
-    """A real recording as the board saves a capture: 16 kHz mono PCM16 WAV, 3 s at most."""
-    audio, rate = sf.read(str(sorted(shared(folder).glob("*.flac"))[index]), dtype="float32")
-    assert rate == 16_000 and audio.ndim == 1, f"{folder} should hold 16 kHz mono clips"
-    wav = io.BytesIO()
-    sf.write(wav, audio[: 3 * rate], rate, format="WAV", subtype="PCM_16")
-    return wav.getvalue()
 
 
 def score_curve(peak: float, seconds: float = 3.0, peak_at: float = 2.0) -> list[float]:

@@ -8,7 +8,6 @@ critical. The steps share one page and run in order, as an operator on a phone w
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import uuid
@@ -17,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import soundfile as sf
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import ADMIN_PASSWORD, Service, shared
-from tests.e2e.conftest import CHROMIUM_ARGS, MIN_CLIPS, chromium, screenshot
+from tests.e2e.conftest import CHROMIUM_ARGS, GATE_ENV, MIN_CLIPS, board_wav, chromium, screenshot
 
 AXE_JS = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 DATASET = "mobile-computer"
@@ -151,21 +149,10 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A plain service with the tests' small training gate; no board to deploy to."""
     service = Service(
         tmp_path_factory.mktemp("mobile-ui-registry"),
-        env={
-            "WAKETRAIN_MIN_POSITIVE_CLIPS": str(MIN_CLIPS),
-            "WAKETRAIN_MIN_NEGATIVE_CLIPS": str(MIN_CLIPS),
-        },
+        env=GATE_ENV,
     ).start()
     yield service
     service.stop()
-
-
-def board_wav(folder: str) -> bytes:
-    """A real recording as the board saves a capture: 16 kHz mono PCM16 WAV, 3 s at most."""
-    audio, rate = sf.read(str(sorted(shared(folder).glob("*.flac"))[0]), dtype="float32")
-    wav = io.BytesIO()
-    sf.write(wav, audio[: 3 * rate], rate, format="WAV", subtype="PCM_16")
-    return wav.getvalue()
 
 
 def capture_sidecar(kind: str, peak: float) -> dict[str, Any]:
