@@ -171,15 +171,18 @@ def checklist(registry: Registry, dataset_id: str) -> Checklist:
 
 
 def _result(metrics: dict[str, object]) -> str:
-    frr, fa, upper = (
-        metrics.get("frr"),
-        metrics.get("fa_per_hour"),
-        metrics.get("fa_per_hour_upper"),
-    )
-    if not isinstance(frr, float | int) or not isinstance(fa, float | int):
+    """The job's misses, and its false wakes with the count and hours they rest on."""
+    frr, count = metrics.get("frr"), metrics.get("false_accepts")
+    hours, upper = metrics.get("negative_hours"), metrics.get("fa_per_hour_upper")
+    if not isinstance(frr, float | int) or not isinstance(count, int):
         return "no trained model yet"
-    bound = f" (95 % bound {upper:.1f}/h)" if isinstance(upper, float | int) else ""
-    return f"misses {frr:.1%} of held-out phrases; {fa:.2f} false wakes per hour{bound}"
+    if not isinstance(hours, float | int) or hours <= 0:
+        return f"misses {frr:.1%} of held-out phrases"
+    bound = f", 95 % bound < {upper:.1f}/h" if isinstance(upper, float | int) else ""
+    return (
+        f"misses {frr:.1%} of held-out phrases; {count} false wakes in {hours:.2f} h of "
+        f"other audio ({count / hours:.2f}/h{bound})"
+    )
 
 
 def _count(n: int, thing: str) -> str:
