@@ -47,6 +47,15 @@ class Board:
     def known_hosts(self) -> Path:
         return self.root / "known_hosts"
 
+    @property
+    def user(self) -> str:
+        return getpass.getuser()
+
+    def authorize(self, public_key: str) -> None:
+        """Let another client key log in, as the operator does on the board."""
+        with (self.root / "authorized_keys").open("a") as f:
+            f.write(public_key.strip() + "\n")
+
     def start(self) -> Board:
         if not SSHD.exists():
             raise RuntimeError(f"{SSHD} is missing: `make test` installs openssh-server")
@@ -91,7 +100,7 @@ class Board:
         return {
             "DEPLOY_HOST": "127.0.0.1",
             "DEPLOY_PORT": str(self.port),
-            "DEPLOY_USER": getpass.getuser(),
+            "DEPLOY_USER": self.user,
             "DEPLOY_SSH_KEY": str(self.client_key),
             "DEPLOY_KNOWN_HOSTS": str(self.known_hosts),
             "DEPLOY_PATH": str(self.deploy_path),

@@ -54,11 +54,13 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`waketrain ...` as an operator runs it, against `data_dir`."""
+def run_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`waketrain ...` as an operator runs it, against `data_dir` (with `env` set too)."""
     return subprocess.run(
         [sys.executable, "-m", "waketrain", *args],
-        env=service_env(data_dir),
+        env=service_env(data_dir, **(env or {})),
         capture_output=True,
         text=True,
         timeout=600,

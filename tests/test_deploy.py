@@ -331,7 +331,29 @@ def test_an_unknown_key_is_refused_until_pinned_and_a_wrong_login_is_named(
 
     stranger = keygen(tmp_path / "stranger")
     run = deploy(registry, board, jobs["marblenet-1"], DEPLOY_SSH_KEY=str(stranger))
-    assert run.returncode == 1 and "login as" in run.stderr and "DEPLOY_SSH_KEY" in run.stderr
+    assert run.returncode == 1 and "login as" in run.stderr and "authorized_keys" in run.stderr
+
+
+def test_a_stored_board_is_deployed_to_by_name_without_any_deploy_settings(
+    registry: Registry, jobs: dict[str, str], board: Board
+) -> None:
+    data = registry.layout.root
+    added = run_cli(data, "board", "add", "bench", "--host", "127.0.0.1", "--port",
+                    str(board.port), "--user", board.user, "--path", str(board.deploy_path),
+                    "--key", str(board.client_key),
+                    "--post-command", "touch restarted")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert run_cli(data, "board", "trust", "bench", "--yes").returncode == 0
+
+    run = run_cli(data, "deploy", "--job", jobs["marblenet-2"], "--board", "bench")
+    assert run.returncode == 0, run.stderr
+    assert f"127.0.0.1:{board.port}" in run.stdout
+    current = board.deploy_path / "current"
+    assert current.readlink() == Path(f"releases/{model_id(registry, jobs['marblenet-2'])}")
+    assert (board.deploy_path / "restarted").exists()  # the board's own post command ran
+    newest = list_deployments(registry, 1)[0]
+    assert newest.status == "succeeded" and newest.board_id is not None
+    assert run_cli(data, "board", "remove", "bench").returncode == 0
 
 
 def test_a_deploy_in_flight_survives_an_api_restart_and_a_worker_crash(

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     deploy_host: str | None = Field(
         default=None,
         validation_alias=AliasChoices("DEPLOY_HOST"),
-        description="SSH host of the board.",
+        description="SSH host of a board outside the registry (the default while no board is "
+        "added on the Boards page); the other DEPLOY_* values are also the defaults of a new "
+        "board.",
     )
     deploy_user: str | None = Field(
         default=None, validation_alias=AliasChoices("DEPLOY_USER"), description="SSH user."

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.board import Board
 from tests.conftest import ADMIN_PASSWORD, Service, shared
 from tests.e2e.conftest import CHROMIUM_ARGS, GATE_ENV, MIN_CLIPS, board_wav, chromium, screenshot
 
@@ -441,6 +442,21 @@ def test_negative_bank(signed_in: Page, ui_service: Service) -> None:
     expect(done).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="bank-set"][data-set-id="kitchen-tv"]')).to_be_visible()
     check_page(page, "negatives")
+
+
+def test_boards_page(signed_in: Page, ui_service: Service, board: Board) -> None:
+    """A board just added, tested: the host key's fingerprint waits to be confirmed."""
+    page = signed_in
+    with ui_service.client() as api:
+        fields = {"name": "tars-pi", "host": "127.0.0.1", "port": board.port,
+                  "user": board.user, "generate_key": True}  # fmt: skip
+        added = api.post("/boards", json=fields)
+        assert added.status_code == 201, added.text
+    open_page(page, "/boards")
+    tars = page.locator('[data-testid="board"][data-board-name="tars-pi"]')
+    tars.get_by_test_id("board-test").click()
+    expect(tars.get_by_test_id("board-fingerprint")).to_be_visible()
+    check_page(page, "boards")
 
 
 def test_notifications_panel(signed_in: Page) -> None:

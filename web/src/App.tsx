@@ -4,6 +4,7 @@ import { EventsProvider } from "./events";
 import { NotificationsProvider } from "./notifications";
 import { useHashRoute } from "./router";
 import { AppTop } from "./components/AppTop";
+import { BoardsPage } from "./components/BoardsPage";
 import { Header } from "./components/Header";
 import { Toasts } from "./components/Toasts";
 import { LoginPage } from "./components/LoginPage";
@@ -76,6 +77,7 @@ function Routes() {
   }
   if (route.path === "/" || route.path === "") return <Dashboard />;
   if (route.path === "/negatives") return <NegativeBankPage />;
+  if (route.path === "/boards") return <BoardsPage />;
   return (
     <div className="empty-state">
       <h2>Page not found</h2>

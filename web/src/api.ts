@@ -292,6 +292,85 @@ export interface DeployTarget {
   configured: boolean;
   target: string | null;
   reason: string | null;
+  /** The default board's id; null when there is none. */
+  board_id: string | null;
+}
+
+/** What runs the model on the board: this project's detector, or py-tars wake-activation. */
+export type BoardProfile = "detector" | "tars-compose";
+export const BOARD_PROFILES: BoardProfile[] = ["detector", "tars-compose"];
+
+export interface HostKey {
+  algorithm: string;
+  /** "SHA256:...", as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+}
+
+/** The key the service logs in with; the private half never leaves the server. */
+export interface ClientKey {
+  algorithm: string;
+  fingerprint: string;
+  /** One OpenSSH line for the board's authorized_keys. */
+  public_key: string;
+}
+
+/** A board models are shipped to over SSH. */
+export interface Board {
+  /** "env" for the board set by DEPLOY_* environment variables. */
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  path: string;
+  profile: BoardProfile;
+  post_command: string | null;
+  health_command: string | null;
+  keep_releases: number;
+  /** The board "Apply training" ships to unless another is picked. */
+  is_default: boolean;
+  /** Environment boards are read-only here: they change with DEPLOY_* on the server. */
+  source: "registry" | "environment";
+  key: ClientKey | null;
+  /** The pinned host key; null until one is trusted. */
+  host_key: HostKey | null;
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+/** POST /boards; PATCH takes the same fields, all optional. Omitted ones take the DEPLOY_* defaults. */
+export interface BoardInput {
+  name: string;
+  host: string;
+  user: string;
+  port?: number;
+  path?: string;
+  profile?: BoardProfile;
+  post_command?: string | null;
+  health_command?: string | null;
+  keep_releases?: number;
+  /** Write-only: OpenSSH or PEM text without a passphrase. */
+  private_key?: string;
+  /** The server makes a new ed25519 key; its public half comes back in `key`. */
+  generate_key?: boolean;
+}
+
+export type HostKeyStatus = "pinned" | "unpinned" | "mismatch";
+
+/** What a test connection to a board found. */
+export interface BoardCheck {
+  reachable: boolean;
+  /** The host key the board offers now. */
+  host_key: HostKey | null;
+  /** null when the board was not reachable. */
+  host_key_status: HostKeyStatus | null;
+  /** null when not tried (the host key is not trusted yet). */
+  login: boolean | null;
+  path_writable: boolean | null;
+  /** Everything a deploy needs holds. */
+  ok: boolean;
+  /** One sentence: what holds, or what to do. */
+  message: string;
 }
 
 export type DeploymentStatus =
@@ -538,7 +617,9 @@ export const api = {
   },
 
   deployTarget: () => request<DeployTarget>("GET", "/deploy/target"),
-  startDeployment: (jobId: string) => request<Deployment>("POST", "/deploy", { job_id: jobId }),
+  /** Without a board id, to the default board. */
+  startDeployment: (jobId: string, boardId?: string | null) =>
+    request<Deployment>("POST", "/deploy", boardId ? { job_id: jobId, board_id: boardId } : { job_id: jobId }),
   getDeployment: (id: string) => request<Deployment>("GET", `/deployments/${enc(id)}`),
   /** Deployments still under way (pending, transferring, applying). */
   activeDeployments: () =>
@@ -551,6 +632,16 @@ export const api = {
       `/events?newest=true&limit=${limit}${types.map((t) => `&type=${enc(t)}`).join("")}`,
     ),
   cancelDeployment: (id: string) => request<Deployment>("POST", `/deployments/${enc(id)}/cancel`),
+
+  listBoards: () => request<Board[]>("GET", "/boards"),
+  createBoard: (input: BoardInput) => request<Board>("POST", "/boards", input),
+  updateBoard: (id: string, changes: Partial<BoardInput>) => request<Board>("PATCH", `/boards/${enc(id)}`, changes),
+  removeBoard: (id: string) => request<void>("DELETE", `/boards/${enc(id)}`),
+  testBoard: (id: string) => request<BoardCheck>("POST", `/boards/${enc(id)}/test`),
+  /** Refused (409) when the board no longer offers the key with this fingerprint. */
+  trustHostKey: (id: string, fingerprint: string) =>
+    request<Board>("POST", `/boards/${enc(id)}/host-key`, { fingerprint }),
+  makeDefaultBoard: (id: string) => request<Board>("POST", `/boards/${enc(id)}/default`),
 };
 
 export const urls = {

@@ -1,4 +1,4 @@
-import { parseTime } from "./api";
+import { parseTime, type Board } from "./api";
 
 export function formatDateTime(value: string | null | undefined, withSeconds = false): string {
   const date = parseTime(value);
@@ -106,4 +106,10 @@ export function stageLabel(stage: string | null | undefined): string {
 
 export function shortId(id: string): string {
   return id.slice(0, 8);
+}
+
+/** Where a board is reached: `user@host:port`, an IPv6 host in brackets. */
+export function boardAddress(board: Pick<Board, "user" | "host" | "port">): string {
+  const host = board.host.includes(":") ? `[${board.host}]` : board.host;
+  return `${board.user}@${host}:${board.port}`;
 }

@@ -15,6 +15,7 @@ from waketrain.api.metrics import RequestObserver, ServiceMetrics
 from waketrain.api.rate_limit import RateLimiter
 from waketrain.api.routers import (
     auth,
+    boards,
     captures,
     datasets,
     deploy,
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it also sees (and times) what the size limit refuses.
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     routers = (
-        status, auth, datasets, recordings, captures, jobs, negatives, deploy, metrics, docs, ui
+        status, auth, datasets, recordings, captures, jobs, negatives, deploy, boards, metrics,
+        docs, ui,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

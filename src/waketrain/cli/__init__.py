@@ -12,7 +12,7 @@ import typer
 
 from waketrain.store.errors import WaketrainError
 
-from . import backups, captures, datasets, deploy, detect, negatives, service, training
+from . import backups, boards, captures, datasets, deploy, detect, negatives, service, training
 
 # What the core raises on purpose: its own errors, and the ValueError (pydantic's validation
 # errors, refused audio, bad detector options) and OSError (missing files, devices, sockets)
@@ -36,6 +36,7 @@ app = WaketrainApp(help="waketrain: self-hosted wake word training service.", no
 for commands in (service, training, deploy, backups, detect):
     app.add_typer(commands.app)
 app.add_typer(datasets.app, name="dataset")
+app.add_typer(boards.app, name="board")
 app.add_typer(captures.token_app, name="token")
 app.add_typer(negatives.app, name="negatives")
 app.add_typer(captures.app, name="capture")

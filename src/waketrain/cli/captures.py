@@ -112,14 +112,17 @@ def capture_pull(
     spool: Annotated[
         str | None, typer.Option(help="Spool folder on the board (default DEPLOY_CAPTURE_DIR).")
     ] = None,
+    board: Annotated[
+        str | None, typer.Option(help="Board name or id (default: the default board).")
+    ] = None,
 ) -> None:
-    """Fetch the board's capture spool over SSH (the deploy settings), for boards that cannot
-    reach the service; each capture leaves the board only once it is stored here."""
+    """Fetch a board's capture spool over SSH, for boards that cannot reach the service;
+    each capture leaves the board only once it is stored here."""
     import asyncio
 
     from waketrain.deploy.capture_pull import pull_captures
 
-    report = asyncio.run(pull_captures(open_registry(), dataset, spool))
+    report = asyncio.run(pull_captures(open_registry(), dataset, spool, board))
     typer.echo(report.summary())
     for capture_id, reason in report.rejected:
         typer.echo(f"refused {capture_id}: {reason}", err=True)

@@ -1,4 +1,4 @@
-"""Getting a model onto the board: `deploy` over SSH, `export` for a USB stick, `pin-host-key`."""
+"""Getting a model onto a board: `deploy` over SSH, `export` for a USB stick, `pin-host-key`."""
 
 from __future__ import annotations
 
@@ -22,17 +22,23 @@ def deploy(
         str | None,
         typer.Option(help="Or: jobs/<job_id>/export, or transfers/<bundle>.tar.gz to ship again."),
     ] = None,
+    board: Annotated[
+        str | None, typer.Option(help="Board name or id (default: the default board).")
+    ] = None,
 ) -> None:
-    """Ship a model to the board over SSH and apply it there; rolls back if it fails.
+    """Ship a model to a board over SSH and apply it there; rolls back if it fails.
 
     Runs here, listed in the UI like any deployment and cancellable there until the board
     applies it.
     """
+    from waketrain.deploy.boards import get_board
     from waketrain.deploy.runner import deploy_here
 
     actor = os.environ.get("USER", "cli")
+    registry = open_registry()
+    board_id = get_board(registry, board).id if board else None
     result = deploy_here(
-        open_registry(), job, actor, artifact, on_log=lambda s: typer.echo(s, err=True)
+        registry, job, actor, artifact, on_log=lambda s: typer.echo(s, err=True), board_id=board_id
     )
     typer.echo(f"{result.status} on {result.target}")
     if result.status != "succeeded":
@@ -62,14 +68,7 @@ def export(
 def pin_host_key(
     yes: Annotated[bool, typer.Option("--yes", help="Trust the key without asking.")] = False,
 ) -> None:
-    """Fetch the board's SSH host key and add it to the known_hosts deploys verify against."""
-    import asyncio
+    """Trust the default board's SSH host key, after showing its fingerprint."""
+    from waketrain.cli.boards import trust
 
-    from waketrain.deploy.service import deploy_target
-    from waketrain.deploy.ssh import pin_host_key as pin
-
-    target = deploy_target(open_registry())
-    if not yes:
-        typer.confirm(f"Trust whatever key {target.host}:{target.port} offers now?", abort=True)
-    fingerprint = asyncio.run(pin(target.host, target.port, target.known_hosts))
-    typer.echo(f"pinned {target.host}:{target.port} {fingerprint} in {target.known_hosts}")
+    trust(board=None, fingerprint=None, yes=yes)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from waketrain.audio.decode import AudioRejected
-from waketrain.deploy.service import deploy_target
+from waketrain.deploy.boards import board_target
 from waketrain.deploy.ssh import DeployFailed, connect, explain
 from waketrain.jobs.room_audio import receive_from_board
 from waketrain.runtime.capture import REJECTED_FOLDER
@@ -37,11 +37,13 @@ class PullReport:
         )
 
 
-async def pull_captures(registry: Registry, dataset_id: str, spool: str | None) -> PullReport:
-    """Every complete capture (WAV + sidecar) in the board's spool, into `dataset_id` (room
-    audio into the negative bank)."""
+async def pull_captures(
+    registry: Registry, dataset_id: str, spool: str | None, board: str | None = None
+) -> PullReport:
+    """Every complete capture (WAV + sidecar) in a board's spool (default: the default
+    board), into `dataset_id` (room audio into the negative bank)."""
     require_dataset(registry, dataset_id)
-    target = deploy_target(registry)
+    target, _ = board_target(registry, board)
     spool = spool or registry.settings.deploy_capture_dir
     report = PullReport()
     actor = f"pull:{target.host}"

@@ -49,13 +49,16 @@ def deploy_here(
     actor: str,
     artifact_path: str | None = None,
     on_log: Callable[[str], None] | None = None,
+    board_id: str | None = None,
 ) -> DeploymentRecord:
     """Queue a deployment claimed by this process and run it here (`waketrain deploy`).
 
     Listed in the UI like the API's, cancellable there until the board applies it.
     """
     worker_id = worker_identity()
-    started = start_deployment(registry, job_id, actor, artifact_path, claim_for=worker_id)
+    started = start_deployment(
+        registry, job_id, actor, artifact_path, claim_for=worker_id, board_id=board_id
+    )
     if on_log is not None:
         on_log(f"deployment {started.id}")
     try:

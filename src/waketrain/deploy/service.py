@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
+from waketrain.deploy.boards import ENV_BOARD_ID, board_target
 from waketrain.deploy.bundle import build_bundle, load_bundle
-from waketrain.deploy.ssh import APPLIED, REFUSED, ROLLED_BACK, DeployFailed, Target, ship
+from waketrain.deploy.ssh import APPLIED, REFUSED, ROLLED_BACK, DeployFailed, ship
 from waketrain.jobs.queue import current_job_id, get_job
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
@@ -58,24 +59,25 @@ class DeploymentRecord(BaseModel):
     worker_id: str | None = None
     runs: int = 0
     cancel_requested: bool = False
+    board_id: str | None = None
 
 
 class DeployTarget(BaseModel):
     configured: bool
     target: str | None
     reason: str | None
-
-
-def deploy_target(registry: Registry) -> Target:
-    """The board from the DEPLOY_* settings; InvalidInput names what is missing."""
-    return Target.from_settings(registry.settings, registry.layout.root / "known_hosts")
+    board_id: str | None = Field(default=None, description="The default board's id.")
 
 
 def describe_target(registry: Registry) -> DeployTarget:
+    """Where a deploy goes by default, or why it cannot go anywhere yet."""
     try:
-        return DeployTarget(configured=True, target=deploy_target(registry).describe(), reason=None)
+        target, board_id = board_target(registry)
     except InvalidInput as exc:
         return DeployTarget(configured=False, target=None, reason=str(exc))
+    return DeployTarget(
+        configured=True, target=target.describe(), reason=None, board_id=board_id or ENV_BOARD_ID
+    )
 
 
 def start_deployment(
@@ -84,14 +86,16 @@ def start_deployment(
     actor: str,
     artifact_path: str | None = None,
     claim_for: str | None = None,
+    board_id: str | None = None,
 ) -> DeploymentRecord:
-    """Queue a deployment of a job's model (default: the current model).
+    """Queue a deployment of a job's model (default: the current model) to a board (default:
+    the default board).
 
     `artifact_path` (relative to the data dir) names a job's export folder, or a bundle in
     transfers/ to ship again as it is. `claim_for`: a worker id that runs it at once (the
     CLI's own process), so no other worker takes it.
     """
-    target = deploy_target(registry)
+    target, stored_board_id = board_target(registry, board_id)
     if job_id and artifact_path:
         raise InvalidInput("Give either job_id or artifact_path, not both.")
     bundle_name = None
@@ -106,7 +110,7 @@ def start_deployment(
     if target.profile == "tars-compose" and job.config.get("backend") != "oww_head":
         raise InvalidInput(
             "The tars-compose target runs openWakeWord heads only; train with backend=oww_head "
-            "or deploy to DEPLOY_TARGET=detector."
+            "or deploy to a board whose profile is detector."
         )
     with file_lock(registry.layout.locks / "deploy.lock"), registry.sessions.begin() as session:
         running = session.scalar(
@@ -133,6 +137,7 @@ def start_deployment(
             heartbeat_at=utcnow() if claim_for else None,
             runs=1 if claim_for else 0,
             cancel_requested=False,
+            board_id=stored_board_id,
         )
         session.add(row)
         session.flush()  # fills in the defaults (created_at) the record shows
@@ -152,7 +157,6 @@ def run_deployment(
     `should_cancel` is asked before the upload and once it is done, before the board
     applies it: from then on the board's script finishes or rolls back on its own.
     """
-    target = deploy_target(registry)
     record = get_deployment(registry, deployment_id)
 
     def log(line: str) -> None:
@@ -169,6 +173,7 @@ def run_deployment(
         _update(registry, deployment_id, status="applying")
 
     try:
+        target, _ = board_target(registry, record.board_id or ENV_BOARD_ID)
         check_cancel()
         _update(registry, deployment_id, status="transferring")
         if record.bundle:  # shipping an earlier bundle again
@@ -190,7 +195,7 @@ def run_deployment(
     except DeployCancelled:
         log("cancelled before the board applied it; the board keeps its current model")
         return _update(registry, deployment_id, status="cancelled", error="cancelled", final=True)
-    except (DeployFailed, InvalidInput, OSError) as exc:
+    except (DeployFailed, InvalidInput, NotFound, OSError) as exc:
         log(f"failed: {exc}")
         return _update(registry, deployment_id, status="failed", error=str(exc), final=True)
     for line in (remote.stdout + remote.stderr).splitlines():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -27,11 +27,15 @@ class DeployFailed(WaketrainError):
 
 @dataclass(frozen=True)
 class Target:
+    """A board as one deploy sees it: where, as whom, which host key it must show."""
+
     host: str
     port: int
     user: str
-    key: Path
-    known_hosts: Path
+    client_key: asyncssh.SSHKey = field(repr=False)
+    known_hosts: str  # known_hosts lines trusted for this board; empty: none trusted yet
+    known_hosts_origin: str  # where that trust is kept, for messages
+    trust_how: str  # how the operator trusts the board's key, for messages
     path: str
     profile: Profile
     post_command: str | None
@@ -52,18 +56,28 @@ class Target:
         if missing:
             raise InvalidInput(f"No deploy target: set {', '.join(missing)}.")
         assert settings.deploy_host and settings.deploy_user and settings.deploy_ssh_key
+        known_hosts = settings.deploy_known_hosts or default_known_hosts
         return cls(
             host=settings.deploy_host,
             port=settings.deploy_port,
             user=settings.deploy_user,
-            key=settings.deploy_ssh_key,
-            known_hosts=settings.deploy_known_hosts or default_known_hosts,
+            client_key=read_client_key(settings.deploy_ssh_key),
+            known_hosts=known_hosts.read_text() if known_hosts.is_file() else "",
+            known_hosts_origin=str(known_hosts),
+            trust_how="`waketrain pin-host-key`",
             path=settings.deploy_path,
             profile=settings.deploy_target,
             post_command=settings.deploy_post_command,
             health_command=settings.deploy_health_command,
             keep_releases=settings.deploy_keep_releases,
         )
+
+    def pinned_keys(self) -> list[asyncssh.SSHKey]:
+        """The host keys trusted for this board's host and port."""
+        if not self.known_hosts.strip():
+            return []
+        trusted = asyncssh.import_known_hosts(self.known_hosts)
+        return list(trusted.match(self.host, "", self.port)[0])
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}:{self.path} ({self.profile})"
@@ -92,18 +106,34 @@ class RemoteOutcome:
     attempts: int
 
 
+def read_client_key(path: Path) -> asyncssh.SSHKey:
+    try:
+        return asyncssh.read_private_key(path)
+    except (OSError, asyncssh.KeyImportError) as exc:
+        raise InvalidInput(
+            f"The SSH key {path} cannot be read ({exc}). Accepted: an OpenSSH or PEM private "
+            "key without a passphrase."
+        ) from exc
+
+
+def host_pattern(host: str, port: int) -> str:
+    """How known_hosts names a host on a port."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
 async def connect(target: Target) -> asyncssh.SSHClientConnection:
-    if not target.known_hosts.is_file():
+    if not target.known_hosts.strip():
         raise DeployFailed(
-            f"No known host key for {target.host}: {target.known_hosts} does not exist. "
-            "Check the board's key fingerprint, then pin it with `waketrain pin-host-key`."
+            f"No trusted host key for {target.host}:{target.port} ({target.known_hosts_origin} "
+            f"has none). Check the board's key fingerprint, then trust it with "
+            f"{target.trust_how}."
         )
     return await asyncssh.connect(
         target.host,
         port=target.port,
         username=target.user,
-        client_keys=[str(target.key)],
-        known_hosts=str(target.known_hosts),
+        client_keys=[target.client_key],
+        known_hosts=asyncssh.import_known_hosts(target.known_hosts),
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
     )
 
@@ -112,11 +142,15 @@ def explain(target: Target, exc: Exception) -> str:
     where = f"{target.host}:{target.port}"
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         return (
-            f"The host key of {where} does not match {target.known_hosts}: refusing to connect "
+            f"The host key of {where} does not match {target.known_hosts_origin}: refusing to "
+            "connect "
             "(a different board, or someone in between). Re-pin only if the board was reinstalled."
         )
     if isinstance(exc, asyncssh.PermissionDenied):
-        return f"SSH login as {target.user!r} on {where} was refused: check DEPLOY_SSH_KEY."
+        return (
+            f"SSH login as {target.user!r} on {where} was refused: is the board's public key "
+            f"in ~{target.user}/.ssh/authorized_keys there?"
+        )
     if isinstance(exc, asyncssh.SFTPPermissionDenied):
         return f"No permission to write {target.path}/incoming on the board ({exc.reason})."
     if isinstance(exc, asyncssh.SFTPFailure) and "space" in str(exc.reason).lower():
@@ -176,8 +210,8 @@ async def ship(
     raise AssertionError("unreachable")
 
 
-async def pin_host_key(host: str, port: int, known_hosts: Path) -> str:
-    """Fetch the board's host key and append it to known_hosts; returns its fingerprint."""
+async def fetch_host_key(host: str, port: int) -> asyncssh.SSHKey:
+    """The host key the board offers now (before any trust: for the operator to compare)."""
     try:
         key = await asyncio.wait_for(
             asyncssh.get_server_host_key(host, port), CONNECT_TIMEOUT_SECONDS
@@ -186,8 +220,18 @@ async def pin_host_key(host: str, port: int, known_hosts: Path) -> str:
         raise DeployFailed(f"Cannot reach {host}:{port}: {exc or type(exc).__name__}.") from exc
     if key is None:
         raise DeployFailed(f"{host}:{port} offered no host key.")
-    name = host if port == 22 else f"[{host}]:{port}"
+    return key
+
+
+def public_line(key: asyncssh.SSHKey) -> str:
+    """One OpenSSH public key line: "ssh-ed25519 AAAA... comment"."""
+    return key.export_public_key("openssh").decode().strip()
+
+
+async def pin_host_key(host: str, port: int, known_hosts: Path) -> str:
+    """Fetch the board's host key and append it to known_hosts; returns its fingerprint."""
+    key = await fetch_host_key(host, port)
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     with known_hosts.open("a") as f:
-        f.write(f"{name} {key.export_public_key('openssh').decode().strip()}\n")
+        f.write(f"{host_pattern(host, port)} {public_line(key)}\n")
     return str(key.get_fingerprint())

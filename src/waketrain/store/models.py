@@ -170,6 +170,32 @@ class Deployment(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
+    # The stored board it ships to; None: the board of the DEPLOY_* settings.
+    board_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Board(Base):
+    """A deploy target: how to reach a board over SSH and what runs the model there."""
+
+    __tablename__ = "boards"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(512))
+    profile: Mapped[str] = mapped_column(String(16))  # detector|tars-compose
+    post_command: Mapped[str | None] = mapped_column(Text)
+    health_command: Mapped[str | None] = mapped_column(Text)
+    keep_releases: Mapped[int] = mapped_column(Integer)
+    # The client key (OpenSSH private key text): written, never sent back by the API or CLI.
+    private_key: Mapped[str] = mapped_column(Text)
+    # The board's host key as the operator confirmed it ("ssh-ed25519 AAAA..."), or None.
+    host_key: Mapped[str | None] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Capture(Base):

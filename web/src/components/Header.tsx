@@ -16,6 +16,9 @@ export function Header({ me, onLogout }: { me: Me; onLogout: () => void }) {
         <a href="#/negatives" data-testid="nav-negatives">
           Negative bank
         </a>
+        <a href="#/boards" data-testid="nav-boards">
+          Boards
+        </a>
       </nav>
       <div className="header-right">
         <span

@@ -35,11 +35,12 @@ class DeployRequest(BaseModel):
         description="Instead of job_id: jobs/<job_id>/export, or transfers/<bundle>.tar.gz "
         "to ship an earlier bundle again.",
     )
+    board_id: str | None = Field(default=None, description="Default: the default board.")
 
 
 @router.get("/deploy/target", response_model=DeployTarget)
 def deploy_target(registry: RegistryDep) -> DeployTarget:
-    """Whether a board is configured (DEPLOY_*), and which; or what is missing."""
+    """Where a deploy goes by default (a stored board, else DEPLOY_*), or what is missing."""
     return describe_target(registry)
 
 
@@ -51,7 +52,13 @@ def deploy(
 
     409 while another deployment to the same board is queued or running.
     """
-    return start_deployment(registry, request.job_id, principal.username, request.artifact_path)
+    return start_deployment(
+        registry,
+        request.job_id,
+        principal.username,
+        request.artifact_path,
+        board_id=request.board_id,
+    )
 
 
 @router.get("/jobs/{job_id}/deploy-bundle")

@@ -1,15 +1,17 @@
 // "Apply training to TARS": deploys the dataset's latest succeeded job and follows the deployment.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useState, type ReactNode } from "react";
 import {
   api,
   ApiError,
   errorMessage,
   FINAL_DEPLOYMENT_STATUSES,
+  type Board,
   type DeployTarget,
   type Deployment,
   type JobRecord,
 } from "../../../api";
 import { useEvents } from "../../../events";
+import { boardAddress } from "../../../format";
 import { useInterval } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 
@@ -17,7 +19,13 @@ type TargetState = { kind: "loading" } | { kind: "missing" } | { kind: "error"; 
 
 const deploymentKey = (datasetId: string) => `waketrain.deployment.${datasetId}`;
 
-function disabledReason(target: TargetState, latestJob: JobRecord | null): string | null {
+/** `boards` is null until listed, or when they cannot be: the server's default target then stands alone. */
+function disabledReason(
+  target: TargetState,
+  latestJob: JobRecord | null,
+  boards: Board[] | null,
+  board: Board | null,
+): ReactNode {
   if (target.kind === "loading") return "Checking the deploy target…";
   if (target.kind === "missing") return "Deploying is not available on this server yet";
   if (target.kind === "error") return target.detail;
@@ -25,13 +33,26 @@ function disabledReason(target: TargetState, latestJob: JobRecord | null): strin
   if (latestJob.status !== "succeeded") {
     return `The latest training job is ${latestJob.status}; apply becomes possible when a job succeeds.`;
   }
-  if (!target.target.configured) return target.target.reason ?? "No deploy target is configured on the server.";
+  if (boards !== null && boards.length === 0) {
+    return (
+      <>
+        No board to ship to yet: add one on the <a href="#/boards">Boards page</a>.
+      </>
+    );
+  }
+  // The server's verdict is on the default board; another board's problems come back from POST /deploy.
+  const onDefault = board === null || board.id === target.target.board_id;
+  if (onDefault && !target.target.configured) {
+    return target.target.reason ?? "No deploy target is configured on the server.";
+  }
   return null;
 }
 
 export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latestJob: JobRecord | null }) {
   const notify = useNotify();
   const [target, setTarget] = useState<TargetState>({ kind: "loading" });
+  const [boards, setBoards] = useState<Board[] | null>(null);
+  const [pickedBoardId, setPickedBoardId] = useState<string | null>(null);
   const [deployment, setDeployment] = useState<Deployment | null>(null);
   const [deploymentId, setDeploymentId] = useState<string | null>(() => window.localStorage.getItem(deploymentKey(datasetId)));
   const [error, setError] = useState<string | null>(null);
@@ -45,6 +66,11 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
       .catch((e: unknown) =>
         setTarget(e instanceof ApiError && (e.status === 404 || e.status === 405) ? { kind: "missing" } : { kind: "error", detail: errorMessage(e) }),
       );
+    api
+      .listBoards()
+      .then(setBoards)
+      // Without the list, the server's default target stands alone.
+      .catch(() => undefined);
   }, []);
 
   const poll = useCallback(async () => {
@@ -67,13 +93,17 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
     if (event.type.startsWith("deployment.") && event.payload.deployment_id === deploymentId) void poll();
   });
 
+  const board =
+    boards?.find((b) => b.id === pickedBoardId) ?? boards?.find((b) => b.is_default) ?? boards?.[0] ?? null;
+  const reason = disabledReason(target, latestJob, boards, board);
+
   const apply = async () => {
     if (!latestJob) return;
     setStarting(true);
     setError(null);
     setDeployment(null);
     try {
-      const started = await api.startDeployment(latestJob.id);
+      const started = await api.startDeployment(latestJob.id, board?.id);
       window.localStorage.setItem(deploymentKey(datasetId), started.id);
       setDeployment(started);
       setDeploymentId(started.id);
@@ -101,7 +131,6 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
     setError(null);
   };
 
-  const reason = disabledReason(target, latestJob);
   const running = deploymentId !== null && !final;
 
   return (
@@ -111,22 +140,49 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
           <h2>Apply training to TARS</h2>
           <p className="muted small">
             Ships the latest succeeded model of this dataset to the board over SSH; a failed apply rolls back.
-            {target.kind === "ok" && target.target.target && (
+            {board ? (
               <>
                 {" "}
-                Target: <code>{target.target.target}</code>
+                Target: <strong>{board.name}</strong> <code>{boardAddress(board)}</code>
               </>
+            ) : (
+              target.kind === "ok" &&
+              target.target.target && (
+                <>
+                  {" "}
+                  Target: <code>{target.target.target}</code>
+                </>
+              )
             )}
           </p>
         </div>
-        <button
-          className="btn primary"
-          data-testid="apply-button"
-          disabled={reason !== null || starting || running}
-          onClick={() => void apply()}
-        >
-          {starting ? "Starting…" : running ? "Applying…" : "Apply training to TARS"}
-        </button>
+        <div className="apply-actions">
+          {boards !== null && boards.length > 1 && (
+            <label className="inline-field">
+              <span>Board</span>
+              <select
+                data-testid="apply-board"
+                value={board?.id ?? ""}
+                disabled={starting || running}
+                onChange={(e) => setPickedBoardId(e.target.value)}
+              >
+                {boards.map((b) => (
+                  <option key={b.id} value={b.id}>
+                    {b.is_default ? `${b.name} (default)` : b.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          <button
+            className="btn primary"
+            data-testid="apply-button"
+            disabled={reason !== null || starting || running}
+            onClick={() => void apply()}
+          >
+            {starting ? "Starting…" : running ? "Applying…" : "Apply training to TARS"}
+          </button>
+        </div>
       </div>
       {reason && (
         <p className="disabled-reason" data-testid="apply-reason">
