@@ -167,8 +167,12 @@ def receive_capture(
         # The same capture arrived twice at once: the other request stored it (and the file).
         raced = _existing(registry, dataset_id, sidecar.capture_id)
         if raced is None:
+            path.unlink(missing_ok=True)
             raise
         return raced
+    except BaseException:
+        path.unlink(missing_ok=True)  # no row, no file: the board pushes it again
+        raise
     write_projections(registry, dataset_id)
     return Received(CaptureRecord.model_validate(capture), created=True)
 
