@@ -16,12 +16,11 @@ import shutil
 import socket
 import sys
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
 
 from waketrain.store.errors import Conflict
 from waketrain.store.files import atomic_write_json
@@ -34,25 +33,30 @@ class RegistryInUse(Conflict):
     """A restore and the processes using the registry cannot run at once."""
 
 
-@dataclass
 class Hold:
-    """A process's shared hold on the registry, until `release`."""
+    """A process's shared hold on the registry, until `release` (or until the process ends,
+    or the registry that took it is garbage: nothing to warn about, the lock just goes)."""
 
-    handle: BinaryIO
-    note: Path
+    def __init__(self, fd: int, note: Path) -> None:
+        self.note = note
+        self._close = weakref.finalize(self, _drop, fd, note)
 
     def release(self) -> None:
-        self.note.unlink(missing_ok=True)
-        self.handle.close()  # closing drops the lock
+        self._close()
+
+
+def _drop(fd: int, note: Path) -> None:
+    note.unlink(missing_ok=True)
+    os.close(fd)  # closing drops the lock
 
 
 def hold_shared(locks: Path) -> Hold:
     """Take a shared hold; refused while a restore holds the registry exclusively."""
-    handle = _open_lock(locks)
+    fd = _open_lock(locks)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
+        os.close(fd)
         raise RegistryInUse(
             f"A restore is replacing the registry in {locks.parent}; start again once it has "
             "finished."
@@ -68,7 +72,7 @@ def hold_shared(locks: Path) -> Hold:
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
-    return Hold(handle, note)
+    return Hold(fd, note)
 
 
 @contextmanager
@@ -76,10 +80,10 @@ def exclusive(locks: Path) -> Iterator[None]:
     """Hold the registry alone (for a restore); refused, naming the holders, while anyone
     else has it open. A failed restore into a new folder leaves no lock behind either."""
     created = not locks.exists()
-    handle = _open_lock(locks)
+    fd = _open_lock(locks)
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RegistryInUse(
                 f"The registry in {locks.parent} is in use by {_describe_holders(locks)}. "
@@ -94,7 +98,7 @@ def exclusive(locks: Path) -> Iterator[None]:
             shutil.rmtree(locks, ignore_errors=True)
         raise
     finally:
-        handle.close()
+        os.close(fd)
 
 
 def _program() -> str:
@@ -102,9 +106,9 @@ def _program() -> str:
     return "waketrain" if name == "__main__.py" else name  # python -m waketrain
 
 
-def _open_lock(locks: Path) -> BinaryIO:
+def _open_lock(locks: Path) -> int:
     locks.mkdir(parents=True, exist_ok=True)
-    return open(locks / LOCK_NAME, "a+b")  # closed by Hold.release or exclusive
+    return os.open(locks / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def _describe_holders(locks: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,9 @@ class Registry:
     engine: Engine
     sessions: sessionmaker[Session]
     hold: Hold | None = field(default=None, repr=False)
+    # Views derived from the database that this process keeps between requests, each
+    # under its module's key and with its own rule for when it is stale.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
