@@ -1,6 +1,7 @@
 """Uploads under load on a real server: throughput, latency, and not one acknowledged clip lost.
 
 .venv/bin/python bench/load.py [--seconds 60] [--clients 50] [--kill [--kill-after S]]
+.venv/bin/python bench/load.py --read [--seconds 30] [--clients 20] [--datasets 10]
 
 Starts `waketrain serve --no-worker` on a free loopback port over a temp registry; the clients
 upload the shared `wake/` recordings round-robin until `--seconds` pass. With `--kill`, the
@@ -8,6 +9,10 @@ server gets SIGKILL mid-load (`--kill-after`, default half of `--seconds`) and i
 on the same data dir. Then every clip the server answered 201 for must be in the database with
 its file and the sha256 of the bytes sent, and every file in clips/ must decode and have a row
 (start-up recovery removes what a killed upload left). Exits 1 if anything is lost.
+
+With `--read`, the dashboard's load instead: every recording is uploaded once, spread over
+`--datasets` datasets, then the clients ask `GET /datasets` until `--seconds` pass; the table
+gives requests per second, latency and the server's CPU time per request.
 """
 
 from __future__ import annotations
@@ -281,6 +286,100 @@ def left_by_kill(data_dir: Path) -> tuple[int, int]:
     return temp, orphans
 
 
+@dataclass
+class ReadResult:
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    cpu_seconds: float = 0.0  # the server process's, user and system
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill_datasets(server: Server, token: str, recordings: list[Recording], datasets: int) -> int:
+    """Every recording once, round-robin over `datasets` datasets; returns the clips stored."""
+    headers = {"Authorization": f"Bearer {token}"}
+    stored = 0
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
+        ids = [DATASET] + [f"{DATASET}-{n}" for n in range(1, datasets)]
+        for dataset_id in ids[1:]:
+            http.post("/datasets", json={"id": dataset_id, "phrase": "computer"}).raise_for_status()
+        metadata = {"metadata": json.dumps({"label": "positive", "source": "upload"})}
+        for n, recording in enumerate(recordings):
+            files = {"file": (recording.name, recording.data, "audio/flac")}
+            response = http.post(f"/datasets/{ids[n % datasets]}/recordings", files=files,
+                                 data=metadata)  # fmt: skip
+            stored += response.status_code == 201
+    return stored
+
+
+async def run_reads(server: Server, token: str, clients: int, seconds: float) -> ReadResult:
+    """`clients` concurrent dashboards asking GET /datasets until `seconds` pass."""
+    assert server.process is not None
+    result = ReadResult()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    start, cpu_before = time.monotonic(), cpu_seconds(server.process.pid)
+    deadline = start + seconds
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                response = await http.get("/datasets")
+            except httpx.TransportError:
+                result.errors += 1
+                continue
+            if response.status_code == 200:
+                result.latencies_ms.append((time.monotonic() - sent) * 1000)
+            else:
+                result.errors += 1
+
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=headers, limits=limits, timeout=60
+    ) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    result.seconds = time.monotonic() - start
+    result.cpu_seconds = cpu_seconds(server.process.pid) - cpu_before
+    return result
+
+
+def read_bench(args: argparse.Namespace, recordings: list[Recording]) -> None:
+    with tempfile.TemporaryDirectory(prefix="waketrain-load-") as tmp:
+        server = Server(Path(tmp) / "data")
+        try:
+            server.start()
+            token = server.token()
+            created = httpx.post(
+                f"{server.url}/datasets",
+                json={"id": DATASET, "phrase": "computer"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            created.raise_for_status()
+            clips = fill_datasets(server, token, recordings, args.datasets)
+            time.sleep(5)  # let the quality analysis of the new clips settle
+            result = asyncio.run(run_reads(server, token, args.clients, args.seconds))
+        finally:
+            server.stop()
+    answered = len(result.latencies_ms)
+    print(
+        f"GET /datasets: {args.datasets} datasets holding {clips} clips, {args.clients} "
+        f"clients, `waketrain serve --no-worker` on 127.0.0.1, {os.cpu_count()} CPU cores\n"
+    )
+    print("| clients | seconds | requests | requests/s | p50 ms | p95 ms | p99 ms | server CPU "
+          "ms/request | errors |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| {args.clients} | {result.seconds:.1f} | {answered} | {answered / result.seconds:.0f} "
+        f"| {percentile(result.latencies_ms, 50):.0f} | {percentile(result.latencies_ms, 95):.0f} "
+        f"| {percentile(result.latencies_ms, 99):.0f} "
+        f"| {1000 * result.cpu_seconds / max(answered, 1):.2f} | {result.errors} |"
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -294,7 +393,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="Concurrent uploaders.")
     parser.add_argument("--kill", action="store_true", help="SIGKILL the server mid-load.")
     parser.add_argument("--kill-after", type=float, help="Seconds into the load (default: half).")
+    parser.add_argument("--read", action="store_true", help="Measure GET /datasets instead.")
+    parser.add_argument("--datasets", type=int, default=10, help="With --read: datasets filled.")
     args = parser.parse_args()
+    if args.read:
+        read_bench(args, load_recordings())
+        return
     kill_after = (args.kill_after or args.seconds / 2) if args.kill else None
     if kill_after is not None and not 0 < kill_after < args.seconds:
         parser.error("--kill-after must fall inside the load (0 < S < --seconds)")

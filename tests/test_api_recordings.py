@@ -378,6 +378,12 @@ def test_hostile_uploads_get_the_right_answer_and_leave_nothing_behind(
         data={"metadata": '{"label": "loud"}'},
     )
     assert bad_metadata.status_code == 422 and "positive|negative|noise" in bad_metadata.text
+    as_the_board = api.post(  # "capture" is for clips the board recorded, after review
+        "/datasets/hostile/recordings",
+        files={"file": ("a.wav", whole)},
+        data={"metadata": '{"label": "positive", "source": "capture"}'},
+    )
+    assert as_the_board.status_code == 422 and "upload|record|import" in as_the_board.text
     assert len(clip_files(service.data_dir, "hostile")) == 2
 
 

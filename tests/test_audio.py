@@ -88,6 +88,39 @@ def test_truncated_wav_is_rejected() -> None:
         decode_upload(whole[: len(whole) // 2], LIMITS)
 
 
+@pytest.mark.parametrize(
+    ("riff_size", "data_size"),
+    [(0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, None), (None, 0xFFFFFFFF), (0, 0)],
+)
+def test_a_wav_written_to_a_pipe_is_read_to_its_end(
+    riff_size: int | None, data_size: int | None
+) -> None:
+    """Tools writing WAV to a pipe cannot go back to fill in the sizes: they leave 0 or
+    0xFFFFFFFF there, and the audio runs to the end of the file."""
+    whole = wav_bytes(speech(), SAMPLE_RATE_HZ)
+    streamed = bytearray(whole)
+    at = streamed.find(b"data")
+    if riff_size is not None:
+        streamed[4:8] = riff_size.to_bytes(4, "little")
+    if data_size is not None:
+        streamed[at + 4 : at + 8] = data_size.to_bytes(4, "little")
+    decoded = decode_upload(bytes(streamed), LIMITS)
+    assert np.array_equal(decoded.samples, decode_upload(whole, LIMITS).samples)
+
+
+@pytest.mark.parametrize("rate", [4_000, 500_000])
+def test_absurd_sample_rates_are_refused_naming_the_accepted_range(rate: int) -> None:
+    with pytest.raises(AudioRejected, match="8000 to 384000 Hz"):
+        decode_upload(wav_bytes(speech()[: rate // 2], rate), LIMITS)
+
+
+def test_a_cut_off_flac_is_called_truncated() -> None:
+    flac = first_clip("wake/computer")
+    for cut in (len(flac) // 2, 200):
+        with pytest.raises(AudioRejected, match="FLAC file is truncated"):
+            decode_upload(flac[:cut], LIMITS)
+
+
 def test_samples_that_are_not_numbers_are_rejected() -> None:
     for bad in (np.nan, np.inf):
         samples = np.stack([speech(), speech()], axis=1)  # float stereo, as a damaged header

@@ -283,6 +283,32 @@ def test_backup_taken_during_uploads_restores_a_consistent_registry(tmp_path: Pa
     assert set(labels["clips"]) == ids
 
 
+def test_restore_is_refused_while_a_service_holds_the_registry(
+    backup_dir: Path, tmp_path: Path
+) -> None:
+    """A server writing into the registry and a restore replacing it cannot run at once: the
+    restore names the server and touches nothing; once the server is gone (even by kill -9)
+    it goes ahead."""
+    root = tmp_path / "served"
+    restore_registry(backup_dir, Settings(data_dir=root))
+    service = Service(root).start()
+    assert service.process is not None
+    try:
+        refused = run_cli(root, "restore", str(backup_dir), "--force")
+        assert refused.returncode == 1, refused.stderr
+        assert f"waketrain serve (pid {service.process.pid}" in refused.stderr
+        assert not list(root.glob("pre-restore-*"))
+        with service.client() as api:
+            clip = next(iter(sorted(shared("wake/computer").glob("*.flac"))))
+            stored = upload(api, "computer", clip.read_bytes(), "after-refusal.flac")
+            assert stored.status_code == 201, stored.text
+    finally:
+        service.kill()  # no shutdown: the kernel drops its hold, its note stays behind
+    forced = run_cli(root, "restore", str(backup_dir), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not list((root / ".locks" / "holders").glob("*.json"))
+
+
 def test_restore_refuses_a_non_empty_target_without_force(backup_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "data"
     target.mkdir()

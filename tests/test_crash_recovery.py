@@ -12,6 +12,8 @@ import httpx
 import soundfile as sf
 
 from tests.conftest import Service, clip_files, create_dataset, shared, upload
+from tests.test_captures import DATASET, board_token, capture_files
+from tests.test_captures import upload as push
 
 
 def registry_state(service: Service, dataset_id: str) -> tuple[set[str], set[str], set[str]]:
@@ -114,5 +116,50 @@ def test_restart_removes_leftovers_of_an_interrupted_write(tmp_path: Path) -> No
     try:
         in_db, on_disk, in_labels = registry_state(restarted, "leftovers")
         assert in_db == in_labels == {kept} and on_disk == {f"{kept}.wav"}
+    finally:
+        restarted.stop()
+
+
+def test_a_kill_during_capture_pushes_leaves_no_stray_file(tmp_path: Path) -> None:
+    """Captures pushed by the board while the server dies: after restart every capture file
+    has its row, and a file the board was never told about (or a half-written one) is gone;
+    the board pushes those again."""
+    service = Service(tmp_path / "registry", args=("--no-worker",)).start()
+    token = board_token(service)
+    pushes = [capture_files(clip=i) for i in range(40)]
+    acknowledged: list[str] = []
+
+    def keep_pushing(batch: list[tuple[bytes, str, str]]) -> None:
+        for wav, sidecar, _ in batch:
+            try:
+                response = push(service, token, DATASET, wav, sidecar)
+            except httpx.TransportError:
+                return
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+
+    threads = [threading.Thread(target=keep_pushing, args=(pushes[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    service.kill()
+    for thread in threads:
+        thread.join()
+    assert 8 <= len(acknowledged) < len(pushes)
+
+    captures = service.data_dir / "datasets" / DATASET / "captures"
+    (captures / ".tmp-half.wav").write_bytes(pushes[0][0][:500])  # killed mid-write
+    never_told = captures / f"{pushes[-1][2]}.wav"
+    never_told.write_bytes(pushes[-1][0])  # killed after the write, before the commit
+    restarted = Service(service.data_dir, args=("--no-worker",)).start()
+    try:
+        with restarted.client() as api:
+            rows = api.get(f"/datasets/{DATASET}/captures", params={"limit": 500}).json()
+        stored = {item["id"] for item in rows["items"]}
+        on_disk = {path.name for path in captures.iterdir()}
+        assert on_disk == {f"{capture_id}.wav" for capture_id in stored}
+        assert set(acknowledged) <= stored
     finally:
         restarted.stop()

@@ -13,7 +13,7 @@ from waketrain.jobs.queue import submit_job
 from waketrain.settings import Settings
 from waketrain.store import datasets
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
-from waketrain.store.clips import ClipMetadata, import_files
+from waketrain.store.clips import ClipMetadata, ClipUpdate, delete_clip, import_files, update_clip
 from waketrain.store.errors import InvalidInput
 from waketrain.store.health import dataset_summary
 from waketrain.store.registry import Registry
@@ -88,3 +88,25 @@ def test_clips_left_out_count_against_the_gate_everywhere(
         submit_job(registry, "short", {}, "t")
     with pytest.raises(InvalidInput, match="49 usable positive clips"):
         prepare_data(registry, "short", TrainConfig())
+
+
+def test_a_summary_kept_between_requests_follows_every_change(registry: Registry) -> None:
+    """The summary is computed again after any change to its dataset, never served stale,
+    and the other datasets' are left as they were."""
+    for dataset_id in ("kept", "other"):
+        datasets.create_dataset(registry, datasets.DatasetCreate(id=dataset_id, phrase="x"), "t")
+    files = sorted(shared("wake/computer").glob("*.flac"))[:3]
+    added = import_files(registry, files, "kept", ClipMetadata(label="positive"), "t").imported
+    before = {s.id: s for s in datasets.list_datasets(registry)}
+    assert before["kept"].clip_counts.positive == 3
+    assert dataset_summary(registry, "kept") is before["kept"]  # nothing changed: kept
+
+    update_clip(registry, added[0].id, ClipUpdate(label="negative"), "t")
+    delete_clip(registry, added[1].id, "t")
+    with analysis_pool(1) as pool:
+        analyze_pending_clips(registry, measure_in_processes(pool))
+    after = {s.id: s for s in datasets.list_datasets(registry)}
+    counts = after["kept"].clip_counts
+    assert (counts.positive, counts.negative, after["kept"].deleted_clips) == (1, 1, 1)
+    assert after["kept"].quality.pending_analysis == 0
+    assert after["other"] is before["other"]

@@ -7,6 +7,7 @@ few doors that are public on purpose are named below with the reason, and a stal
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.convertors import FloatConvertor, IntegerConvertor, UUIDConvertor
 from starlette.routing import Mount, WebSocketRoute
@@ -23,6 +25,8 @@ from websockets.sync.client import connect
 
 from tests.conftest import Service
 from waketrain.api.app import create_app
+from waketrain.api.headers import SECURITY_HEADERS
+from waketrain.api.routers.ui import BuiltAssets
 from waketrain.settings import Settings
 
 PUBLIC = {
@@ -117,6 +121,8 @@ def test_http_route_without_credentials_is_401(service: Service, door: Door) -> 
     assert forged_token.status_code == 401, forged_token.text
     forged_cookie = httpx.request(door.method, url, cookies={"waketrain_session": "forged"})
     assert forged_cookie.status_code == 401, forged_cookie.text
+    for name, value in SECURITY_HEADERS.items():  # refusals too: every response has them
+        assert anonymous.headers[name] == value, name
 
 
 @pytest.mark.parametrize("door", WEBSOCKETS, ids=lambda d: d.template)
@@ -150,3 +156,19 @@ def test_public_doors_serve_only_health_and_the_ui_shell(service: Service) -> No
     page = httpx.get(service.url + "/")  # 503 with a hint when the UI is not built
     assert page.status_code in (200, 503) and page.headers["content-type"].startswith("text/html")
     assert httpx.get(service.url + "/assets/no-such-bundle.js").status_code == 404
+    for response in (page, httpx.get(service.url + "/healthz")):
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_assets_answer_404_with_what_to_do_while_the_ui_is_not_built(tmp_path: Path) -> None:
+    app = FastAPI()
+    app.mount("/assets", BuiltAssets(directory=tmp_path / "not-built", check_dir=False))
+
+    async def fetch() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ui") as client:
+            return await client.get("/assets/index.js")
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 404 and "make run" in response.text

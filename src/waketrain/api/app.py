@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from waketrain import __version__
 from waketrain.api.errors import install_error_handlers
+from waketrain.api.headers import SecurityHeaders
 from waketrain.api.limits import BodySizeLimit
 from waketrain.api.metrics import RequestObserver, ServiceMetrics
 from waketrain.api.rate_limit import RateLimiter
@@ -82,8 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
     app.state.metrics = ServiceMetrics(lambda: getattr(app.state, "registry", None))
-    # Added last, so outermost: it also sees (and times) what the size limit refuses.
+    # Added last, so outermost: it also sees (and times) what the size limit refuses, and
+    # every response, refusals included, leaves with the security headers.
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders)
     routers = (
         status, auth, datasets, recordings, captures, jobs, negatives, deploy, boards, metrics,
         docs, ui,

@@ -14,6 +14,9 @@ from waketrain.audio.constants import CLIP_SUBTYPE, SAMPLE_RATE_HZ
 
 ACCEPTED_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus) or MP3"
 UNKNOWN_LENGTH_FRAMES = 2**63 - 1  # libsndfile's SF_COUNT_MAX: the header did not say
+# Below telephone audio nothing of a voice is left; above 384 kHz is no microphone's rate.
+MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ = 8_000, 384_000
+STREAMED_SIZES = (0, 0xFFFFFFFF)  # what a WAV written to a pipe says its sizes are
 
 
 class AudioRejected(ValueError):
@@ -51,6 +54,7 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
         raise AudioRejected(
             f"The file is {len(data)} bytes; the limit is {limits.max_bytes} bytes.", status=413
         )
+    data = _with_real_sizes(data)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             if "should be" in f.extra_info and f.format in ("WAV", "WAVEX", "RF64", "W64"):
@@ -60,6 +64,11 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
                     "Upload the complete recording."
                 )
             fmt, channels, rate = f.format, f.channels, f.samplerate
+            if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+                raise AudioRejected(
+                    f"The file says its sample rate is {rate} Hz; accepted are "
+                    f"{MIN_SAMPLE_RATE_HZ} to {MAX_SAMPLE_RATE_HZ} Hz (16 kHz or more is best)."
+                )
             # The header's length can be a lie or "unknown": allocate and decode no more than
             # the longest accepted clip plus one frame, whatever it declares.
             declared_frames = f.frames
@@ -70,6 +79,10 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
         raise
     except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
         reason = getattr(exc, "error_string", None) or str(exc)
+        if data.startswith(b"fLaC"):  # a FLAC stream that stops early: cut off, not foreign
+            raise AudioRejected(
+                f"The FLAC file is truncated or damaged ({reason}). Upload the complete recording."
+            ) from exc
         raise AudioRejected(
             f"The file is not audio that can be decoded ({reason}). "
             f"Accepted: {ACCEPTED_FORMATS}, recognised by content, not by file name.",
@@ -102,6 +115,24 @@ def decode_upload(data: bytes, limits: ClipLimits) -> DecodedAudio:
         mono = soxr.resample(mono, rate, SAMPLE_RATE_HZ, quality="HQ")
     samples = np.clip(mono, -1.0, 1.0).astype(np.float32)
     return DecodedAudio(samples, rate, channels, fmt)
+
+
+def _with_real_sizes(data: bytes) -> bytes:
+    """A RIFF WAV whose writer could not go back to fill in its sizes (it wrote to a pipe)
+    holds audio to the end of the file, whatever the placeholder says: write the sizes in."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    at = data.find(b"data", 12)
+    if at < 0 or len(data) < at + 8:
+        return data
+    riff_size = int.from_bytes(data[4:8], "little")
+    data_size = int.from_bytes(data[at + 4 : at + 8], "little")
+    if riff_size not in STREAMED_SIZES and data_size not in STREAMED_SIZES:
+        return data
+    fixed = bytearray(data)
+    fixed[4:8] = (len(data) - 8).to_bytes(4, "little")
+    fixed[at + 4 : at + 8] = (len(data) - at - 8).to_bytes(4, "little")
+    return bytes(fixed)
 
 
 def encode_clip(samples: np.ndarray) -> bytes:

@@ -167,8 +167,12 @@ def receive_capture(
         # The same capture arrived twice at once: the other request stored it (and the file).
         raced = _existing(registry, dataset_id, sidecar.capture_id)
         if raced is None:
+            path.unlink(missing_ok=True)
             raise
         return raced
+    except BaseException:
+        path.unlink(missing_ok=True)  # no row, no file: the board pushes it again
+        raise
     write_projections(registry, dataset_id)
     return Received(CaptureRecord.model_validate(capture), created=True)
 
@@ -259,7 +263,7 @@ def review_capture(
             f"capture {capture.id} from model {capture.model_id} on {capture.board}: the "
             f"detector {thought} (peak {capture.peak_score:.3f}, threshold {capture.threshold:.3f})"
         )
-        metadata = ClipMetadata(label=verdict, source="capture", notes=notes)
+        metadata = ClipMetadata(label=verdict, notes=notes)
         # One transaction: the clip and the verdict land together (a second reviewer's
         # Conflict leaves no extra clip). add_clip rewrites the projections.
         try:
@@ -267,7 +271,7 @@ def review_capture(
         except FileNotFoundError:  # a reviewer beside this one got there first
             raise taken from None
         add_clip(registry, capture.dataset_id, audio, metadata, path.name, actor,
-                 also=mark_reviewed)  # fmt: skip
+                 also=mark_reviewed, source="capture")  # fmt: skip
     # Discarded: the operator said it holds nothing worth keeping; reviewed: the clip it
     # became holds the same audio.
     path.unlink(missing_ok=True)

@@ -25,7 +25,10 @@ from waketrain.store.projections import write_projections
 from waketrain.store.registry import Registry
 
 Label = Literal["positive", "negative", "noise"]
-Source = Literal["upload", "record", "import", "synthetic", "capture"]
+# What an operator may say a clip came from; "capture" (a board's recording) is the captures
+# review's to give, never a client's to claim.
+OperatorSource = Literal["upload", "record", "import", "synthetic"]
+Source = OperatorSource | Literal["capture"]
 AlsoInTransaction = Callable[[Session, str], None]
 SortKey = Literal["created_at", "duration_seconds", "speaker", "quality_score", "label"]
 
@@ -38,7 +41,7 @@ class ClipMetadata(BaseModel):
     label: Label
     speaker: str | None = Field(default=None, max_length=128)
     notes: str | None = Field(default=None, max_length=2000)
-    source: Source = "upload"
+    source: OperatorSource = "upload"
 
     @field_validator("speaker", "notes")
     @classmethod
@@ -134,6 +137,7 @@ def _store_clip(
     filename: str | None,
     actor: str,
     also: AlsoInTransaction | None = None,
+    source: Source | None = None,
 ) -> ClipRecord:
     """Decode, write the canonical WAV atomically, then commit the row, event and audit."""
     decoded = decode_upload(data, registry.clip_limits)
@@ -145,7 +149,7 @@ def _store_clip(
         dataset_id=dataset_id,
         label=metadata.label,
         speaker=metadata.speaker,
-        source=metadata.source,
+        source=source or metadata.source,
         notes=metadata.notes,
         original_filename=safe_filename(filename),
         original_format=decoded.original_format,
@@ -181,14 +185,16 @@ def add_clip(
     filename: str | None,
     actor: str,
     also: AlsoInTransaction | None = None,
+    source: Source | None = None,
 ) -> ClipRecord:
     """Ingest one recording; quality metrics follow later (see `analysis`).
 
     `also(session, clip_id)` runs in the clip's transaction: its changes land with the clip,
-    and if it raises, neither they nor the clip do.
+    and if it raises, neither they nor the clip do. `source` overrides the metadata's (the
+    captures review gives "capture").
     """
     require_dataset(registry, dataset_id)
-    record = _store_clip(registry, dataset_id, data, metadata, filename, actor, also)
+    record = _store_clip(registry, dataset_id, data, metadata, filename, actor, also, source)
     write_projections(registry, dataset_id)
     return record
 

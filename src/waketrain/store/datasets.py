@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from waketrain.store.errors import Conflict
 from waketrain.store.events import record_audit, record_event
-from waketrain.store.health import DatasetSummary, dataset_summary
+from waketrain.store.health import DatasetSummary, dataset_summaries, dataset_summary
 from waketrain.store.layout import validate_dataset_id
 from waketrain.store.models import Dataset
 from waketrain.store.projections import write_projections
@@ -60,4 +60,4 @@ def ensure_default_dataset(registry: Registry) -> None:
 def list_datasets(registry: Registry) -> list[DatasetSummary]:
     with registry.sessions() as session:
         ids = list(session.scalars(select(Dataset.id).order_by(Dataset.created_at)))
-    return [dataset_summary(registry, dataset_id) for dataset_id in ids]
+    return dataset_summaries(registry, ids)

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,11 +91,24 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def remove_temp_files(folder: Path) -> list[Path]:
-    """Delete leftovers of writes that a crash interrupted; returns what was removed."""
+def remove_temp_files(folder: Path, older_than_seconds: float = 0.0) -> list[Path]:
+    """Delete leftovers of writes that a crash interrupted; returns what was removed.
+
+    `older_than_seconds` spares younger ones, where another process (a worker) may be
+    writing right now.
+    """
     removed = []
     if folder.is_dir():
+        cutoff = time.time() - older_than_seconds
         for leftover in folder.glob(f"{TEMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if older_than_seconds and leftover.stat().st_mtime > cutoff:
+                    continue
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue  # its writer finished meanwhile
             removed.append(leftover)
     return removed

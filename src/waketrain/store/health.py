@@ -85,8 +85,37 @@ def require_dataset(registry: Registry, dataset_id: str) -> Dataset:
     return dataset
 
 
+def dataset_summaries(registry: Registry, dataset_ids: list[str]) -> list[DatasetSummary]:
+    """The summaries of these datasets, each computed again only when an event has touched
+    its dataset since (every change to clips, captures, jobs or the dataset writes one), so
+    a dashboard polled by many clients costs one query, not a pass over every clip."""
+    with registry.sessions() as session:
+        versions = dict(
+            session.execute(
+                select(Event.dataset_id, func.max(Event.id))
+                .where(Event.dataset_id.in_(dataset_ids))
+                .group_by(Event.dataset_id)
+            ).all()
+        )
+    cache: dict[str, tuple[int, DatasetSummary]] = registry.memo.setdefault("summaries", {})
+    summaries = []
+    for dataset_id in dataset_ids:
+        version = versions.get(dataset_id, 0)
+        cached = cache.get(dataset_id)
+        if cached is None or cached[0] != version:
+            cached = (version, _summary(registry, dataset_id))
+            cache[dataset_id] = cached
+        summaries.append(cached[1])
+    return summaries
+
+
 def dataset_summary(registry: Registry, dataset_id: str) -> DatasetSummary:
     """Counts, minutes, balance and quality of the clips that are not deleted."""
+    require_dataset(registry, dataset_id)
+    return dataset_summaries(registry, [dataset_id])[0]
+
+
+def _summary(registry: Registry, dataset_id: str) -> DatasetSummary:
     dataset = require_dataset(registry, dataset_id)
     active = (Clip.dataset_id == dataset_id) & Clip.deleted_at.is_(None)
     with registry.sessions() as session:

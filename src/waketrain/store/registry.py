@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from waketrain.audio.decode import ClipLimits
 from waketrain.settings import Settings
 from waketrain.store.db import make_engine, make_sessionmaker, upgrade_database
+from waketrain.store.holds import Hold, hold_shared
 from waketrain.store.layout import Layout
 
 
@@ -19,15 +21,25 @@ class Registry:
     layout: Layout
     engine: Engine
     sessions: sessionmaker[Session]
+    hold: Hold | None = field(default=None, repr=False)
+    # Views derived from the database that this process keeps between requests, each
+    # under its module's key and with its own rule for when it is stale.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
-        """Create the folders, connect, and apply pending migrations."""
+        """Create the folders, hold the registry against a restore until `close`, connect,
+        and apply pending migrations."""
         layout = Layout(settings.data_dir.resolve())
         layout.create()
-        engine = make_engine(settings.database_url)
-        upgrade_database(engine)
-        return cls(settings, layout, engine, make_sessionmaker(engine))
+        hold = hold_shared(layout.locks)
+        try:
+            engine = make_engine(settings.database_url)
+            upgrade_database(engine)
+        except BaseException:
+            hold.release()
+            raise
+        return cls(settings, layout, engine, make_sessionmaker(engine), hold)
 
     @property
     def clip_limits(self) -> ClipLimits:
@@ -36,3 +48,6 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.hold is not None:
+            self.hold.release()
+            self.hold = None

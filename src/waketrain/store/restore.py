@@ -33,6 +33,7 @@ from waketrain.store.backup import (
 )
 from waketrain.store.db import alembic_config
 from waketrain.store.files import copy_file, file_digest, fsync_dir, fsync_tree
+from waketrain.store.holds import exclusive
 from waketrain.store.layout import Layout
 from waketrain.store.recovery import reconcile_registry
 from waketrain.store.registry import Registry
@@ -107,6 +108,14 @@ def restore_registry(backup_dir: Path, settings: Settings, force: bool = False) 
             f"workers, then run again with --force: the current contents are moved to "
             f"{root / (REPLACED_PREFIX + '<time>')}/, not deleted."
         )
+    with exclusive(Layout(root).locks):  # no server or worker writes into it meanwhile
+        return _restore(backup_dir, manifest, settings, root)
+
+
+def _restore(
+    backup_dir: Path, manifest: BackupManifest, settings: Settings, root: Path
+) -> RestoreReport:
+    existing = _existing_entries(root)
     script = ScriptDirectory.from_config(alembic_config())
     known = {revision.revision for revision in script.walk_revisions()}
     if manifest.schema_revision is not None and manifest.schema_revision not in known:
@@ -132,6 +141,7 @@ def restore_registry(backup_dir: Path, settings: Settings, force: bool = False) 
     try:
         if existing:
             replaced = _move_aside(root, existing)
+        shutil.rmtree(Layout(staging).locks, ignore_errors=True)  # the staging registry's own
         for entry in sorted(staging.iterdir()):
             os.rename(entry, root / entry.name)
         staging.rmdir()
@@ -213,10 +223,13 @@ def _registry_relative(name: str) -> PurePosixPath:
 
 
 def _existing_entries(root: Path) -> list[Path]:
-    """What a restore would replace; earlier restores' pre-restore folders stay where they are."""
+    """What a restore would replace; earlier restores' pre-restore folders stay where they are,
+    and so do the locks (the restore itself holds one)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if not p.name.startswith(REPLACED_PREFIX))
+    locks = Layout(root).locks
+    replaced = (p for p in root.iterdir() if not p.name.startswith(REPLACED_PREFIX))
+    return sorted(p for p in replaced if p != locks)
 
 
 def _move_aside(root: Path, entries: list[Path]) -> Path:

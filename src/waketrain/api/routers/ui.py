@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>waketrain</title>
@@ -30,5 +31,18 @@ def index() -> Response:
     return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
+class BuiltAssets(StaticFiles):
+    """The UI's bundles; while the UI is not built, 404 with what to do (not a 500)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.directory is None or not Path(self.directory).is_dir():
+            missing = PlainTextResponse(
+                "The web UI is not built: run `make run` (or `make ui`).", status_code=404
+            )
+            await missing(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def mount_assets(app: FastAPI) -> None:
-    app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets", check_dir=False), "assets")
+    app.mount("/assets", BuiltAssets(directory=STATIC_DIR / "assets", check_dir=False), "assets")
