@@ -258,6 +258,48 @@ def upload(
     )
 
 
+def start_partial_upload(
+    service: Service, path: str, declared_bytes: int, headers: dict[str, str] | None = None
+) -> socket.socket:
+    """A raw connection that has sent a multipart upload's headers and the start of its body,
+    declaring `declared_bytes`, and sends no more: the rest is the caller's to send or not."""
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{service.port}",
+        "Content-Type: multipart/form-data; boundary=waketrain-test",
+        f"Content-Length: {declared_bytes}",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    part = (
+        b'--waketrain-test\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    )
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=60)
+    sock.sendall("\r\n".join(head).encode() + b"\r\n\r\n" + part + b"\0" * 1024)
+    return sock
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the answer on a raw connection (one that names its length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before an answer: {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(head.split()[1]), body
+
+
 def clip_files(data_dir: Path, dataset_id: str) -> list[Path]:
     """Everything in the dataset's clips folder, temp files included."""
     folder = data_dir / "datasets" / dataset_id / "clips"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +17,15 @@ import soundfile as sf
 import soxr
 from websockets.sync.client import connect
 
-from tests.conftest import Service, clip_files, create_dataset, shared, upload
+from tests.conftest import (
+    Service,
+    clip_files,
+    create_dataset,
+    read_answer,
+    shared,
+    start_partial_upload,
+    upload,
+)
 
 
 def audio_files(*folders: str) -> list[Path]:
@@ -391,6 +400,29 @@ def test_oversized_upload_is_refused_before_buffering(api: httpx.Client) -> None
     create_dataset(api, "oversized")
     response = upload(api, "oversized", b"\0" * 11_000_000, "huge.wav")
     assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def test_an_upload_body_that_stalls_or_trickles_is_cut_off_with_408(tmp_path: Path) -> None:
+    env = {"WAKETRAIN_BODY_TIMEOUT_SECONDS": "1"}
+    service = Service(tmp_path / "data", args=("--no-worker",), env=env).start()
+    try:
+        bearer = {"Authorization": f"Bearer {service.token()}"}
+        path = "/datasets/tars-default/recordings"
+        with start_partial_upload(service, path, 5_000_000, bearer) as stalled:
+            status, body = read_answer(stalled)
+            assert status == 408 and "did not arrive within 1 s" in body.decode()
+            assert stalled.recv(1) == b""  # and the connection is closed
+        with start_partial_upload(service, path, 5_000_000, bearer) as trickling:
+            # A byte every 0.2 s: never silent long, but the body never ends either.
+            while not select.select([trickling], [], [], 0.2)[0]:
+                trickling.sendall(b"\0")
+            status, body = read_answer(trickling)
+            assert status == 408 and "did not arrive within 1 s" in body.decode()
+        clip = sorted(shared("wake/computer").glob("*.flac"))[0]
+        with service.client() as client:  # a steady upload still lands
+            assert upload(client, "tars-default", clip.read_bytes(), clip.name).status_code == 201
+    finally:
+        service.stop()
 
 
 def test_twenty_concurrent_uploads_all_land_once(service: Service, api: httpx.Client) -> None:

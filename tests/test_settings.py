@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from tests.conftest import service_env
 from waketrain.settings import Settings
 
@@ -38,6 +41,14 @@ def test_folder_lists_are_split_like_path_and_must_exist(monkeypatch, tmp_path: 
     monkeypatch.setenv("WAKETRAIN_NOISE_DIRS", f"{tmp_path / 'tv'}:{tmp_path / 'kitchen'}:")
     assert Settings().noise_dirs == (tmp_path / "tv", tmp_path / "kitchen")
     assert Settings().eval_negative_dirs == ()
+
+
+def test_trusted_proxies_are_comma_separated_addresses_or_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WAKETRAIN_TRUSTED_PROXIES", "10.0.0.2, fd00::1,192.168.1.0/24")
+    assert Settings().trusted_proxies == ("10.0.0.2", "fd00::1", "192.168.1.0/24")
+    monkeypatch.setenv("WAKETRAIN_TRUSTED_PROXIES", "*")
+    with pytest.raises(ValidationError, match="'\\*' is not an IP address or network"):
+        Settings()
 
 
 def test_a_bad_setting_stops_the_cli_with_the_variable_and_what_is_wrong(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Folders given as one variable, separated like PATH (":" on Linux).
 FolderList = Annotated[tuple[Path, ...], NoDecode]
+# Addresses or networks given as one variable, separated by commas (":" is part of IPv6).
+AddressList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -54,7 +57,27 @@ class Settings(BaseSettings):
         default=1200, ge=0, description="Uploads one user may make a minute, in bursts (0: off)."
     )
     login_failures_per_minute: int = Field(
-        default=10, ge=0, description="Failed logins one address may make a minute (0: off)."
+        default=10,
+        ge=0,
+        description="Failed logins one address may make a minute, or per "
+        "WAKETRAIN_LOGIN_WINDOW_SECONDS (0: off).",
+    )
+    login_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The window failed logins are counted over; an address over its budget may "
+        "try again after this divided by WAKETRAIN_LOGIN_FAILURES_PER_MINUTE.",
+    )
+    trusted_proxies: AddressList = Field(
+        default=(),
+        description="Reverse proxies (comma-separated IP addresses or networks) whose "
+        "X-Forwarded-For names the client; from any other peer the header is ignored.",
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request body must arrive in full this many seconds after its headers; "
+        "a stalled or trickling one is answered 408.",
     )
     capture_retention_days: float = Field(
         default=14.0, gt=0, description="Unreviewed captures from the board expire after this."
@@ -192,6 +215,25 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"not a folder: {', '.join(missing)} (give existing folders)")
         return folders
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_valid(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        for address in addresses:
+            try:
+                ipaddress.ip_network(address)
+            except ValueError:
+                raise ValueError(
+                    f"{address!r} is not an IP address or network (e.g. 10.0.0.2 or 10.0.0.0/24)"
+                ) from None
+        return addresses
 
     @classmethod
     def variable(cls, field_name: str) -> str:

@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from waketrain import __version__
+from waketrain.api.body_auth import CredentialsBeforeBody
 from waketrain.api.errors import install_error_handlers
 from waketrain.api.headers import SecurityHeaders
-from waketrain.api.limits import BodySizeLimit
+from waketrain.api.limits import BodyLimits
 from waketrain.api.metrics import RequestObserver, ServiceMetrics
+from waketrain.api.password_checks import PasswordChecks
 from waketrain.api.rate_limit import RateLimiter
 from waketrain.api.routers import (
     auth,
@@ -78,15 +81,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.upload_limiter = RateLimiter("uploads", settings.uploads_per_minute)
-    app.state.login_limiter = RateLimiter("failed logins", settings.login_failures_per_minute)
-    app.add_middleware(
-        BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    app.state.login_limiter = RateLimiter(
+        "failed logins", settings.login_failures_per_minute, settings.login_window_seconds
     )
+    app.state.password_checks = PasswordChecks()
+    app.add_middleware(
+        BodyLimits,
+        max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
+    app.add_middleware(CredentialsBeforeBody, open_paths=auth.PASSWORD_PATHS)
     app.state.metrics = ServiceMetrics(lambda: getattr(app.state, "registry", None))
-    # Added last, so outermost: it also sees (and times) what the size limit refuses, and
-    # every response, refusals included, leaves with the security headers.
+    # Outside those two, so it also sees (and times) what they refuse.
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
+    # Every response, refusals included, leaves with the security headers.
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        # Outermost: everything inside sees the client the proxy names as `request.client`.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     routers = (
         status, auth, datasets, recordings, captures, jobs, negatives, deploy, boards, metrics,
         docs, ui,

@@ -8,10 +8,11 @@ from fastapi import Depends, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
+from waketrain.api.password_checks import PasswordChecks
 from waketrain.api.rate_limit import RateLimiter
 from waketrain.store.accounts import Principal, authenticate, resolve_token
 from waketrain.store.analysis import QualityAnalyzer
-from waketrain.store.errors import AuthenticationFailed, Forbidden
+from waketrain.store.errors import AuthenticationFailed, Forbidden, ServiceBusy
 from waketrain.store.registry import Registry
 
 SESSION_COOKIE = "waketrain_session"
@@ -42,18 +43,24 @@ def credentials_of(connection: HTTPConnection) -> str | None:
     return bearer_token(connection) or connection.cookies.get(SESSION_COOKIE)
 
 
-def authenticate_connection(
-    connection: HTTPConnection, captures_for: str | None = None
-) -> Principal:
-    """Who is asking. A board token passes only where it adds captures to its own dataset
-    (`captures_for`): everywhere else it is refused."""
+def principal_of(connection: HTTPConnection) -> Principal:
+    """Whom the request's credentials belong to, whatever they may do; AuthenticationFailed
+    without valid ones."""
     token = credentials_of(connection)
     if not token:
         raise AuthenticationFailed(
             "Authentication required: log in (POST /auth/login) or send "
             "'Authorization: Bearer <token>' (POST /auth/token creates one)."
         )
-    principal = resolve_token(connection.app.state.registry, token)
+    return resolve_token(connection.app.state.registry, token)
+
+
+def authenticate_connection(
+    connection: HTTPConnection, captures_for: str | None = None
+) -> Principal:
+    """Who is asking. A board token passes only where it adds captures to its own dataset
+    (`captures_for`): everywhere else it is refused."""
+    principal = principal_of(connection)
     scope = principal.captures_for
     if scope is not None and scope != captures_for:
         raise Forbidden(
@@ -85,21 +92,31 @@ def _checked_principal(request: Request, principal: Principal) -> Principal:
 
 
 def client_address(request: HTTPConnection) -> str:
+    """The socket peer, or the client a trusted proxy names (see WAKETRAIN_TRUSTED_PROXIES)."""
     return request.client.host if request.client else "unknown"
 
 
-def check_password_limited(
+async def check_password(
     request: Request, registry: Registry, username: str, password: str
 ) -> Principal:
-    """authenticate(), refused for a while after too many failures from one address."""
+    """authenticate(), within the address's budget of failures and the server's of checks.
+
+    The failure is taken from the budget before the check (so that a concurrent burst cannot
+    pass it together) and given back when the password is right. There is no per-user lockout:
+    it would let anyone lock the admin out from anywhere. An address over its budget is refused
+    only until the window frees one attempt (see RateLimiter), then the right password works.
+    """
     limiter: RateLimiter = request.app.state.login_limiter
+    checks: PasswordChecks = request.app.state.password_checks
     address = client_address(request)
-    limiter.check(address)
+    limiter.take(address)
     try:
-        return authenticate(registry, username, password)
-    except AuthenticationFailed:
-        limiter.spend(address)
+        principal = await checks.run(authenticate, registry, username, password)
+    except ServiceBusy:
+        limiter.give_back(address)  # never checked, so not a failure
         raise
+    limiter.give_back(address)  # the right password is not a failure
+    return principal
 
 
 def upload_budget(
@@ -107,5 +124,4 @@ def upload_budget(
 ) -> None:
     """Spend one of the user's uploads for this minute, or refuse with 429."""
     limiter: RateLimiter = request.app.state.upload_limiter
-    limiter.check(principal.username)
-    limiter.spend(principal.username)
+    limiter.take(principal.username)

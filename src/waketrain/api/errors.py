@@ -14,6 +14,7 @@ from waketrain.store.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    ServiceBusy,
     WaketrainError,
     describe_validation_errors,
 )
@@ -25,7 +26,17 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (Conflict, 409),
     (InvalidInput, 422),
     (RateLimited, 429),
+    (ServiceBusy, 503),
 ]
+
+
+def domain_error_response(exc: WaketrainError) -> JSONResponse:
+    """The answer for a domain error; also used by middleware, which runs outside the handlers."""
+    status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimited | ServiceBusy):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -34,11 +45,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
-        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(exc.retry_after_seconds)}
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        assert isinstance(exc, WaketrainError)
+        return domain_error_response(exc)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -13,43 +13,55 @@ MAX_KEYS = 10_000  # buckets kept; the fullest (idle longest) go first beyond th
 
 
 class RateLimiter:
-    """`per_minute` events per key, in bursts of up to `per_minute`; 0 turns it off."""
+    """`limit` events per key in any `window_seconds`, in bursts of up to `limit`; 0 turns it off.
+
+    A bucket refills continuously and never goes below empty, so a key that is refused may try
+    again after `window_seconds / limit` at most, however hard it was pushed before.
+    """
 
     def __init__(
-        self, what: str, per_minute: int, clock: Callable[[], float] = time.monotonic
+        self,
+        what: str,
+        limit: int,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
-        self.per_minute = per_minute
+        self.limit = limit
+        self.window_seconds = window_seconds
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._lock = threading.Lock()
 
     def _tokens(self, key: str, now: float) -> float:
-        tokens, at = self._buckets.get(key, (float(self.per_minute), now))
-        return min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60)
+        tokens, at = self._buckets.get(key, (float(self.limit), now))
+        return min(float(self.limit), tokens + (now - at) * self.limit / self.window_seconds)
 
-    def check(self, key: str) -> None:
-        """Raises RateLimited, saying when to retry, if `key` has no budget left now."""
-        if self.per_minute <= 0:
+    def take(self, key: str) -> None:
+        """Spends one event for `key`, or raises RateLimited, saying when to retry, if none is
+        left. Checked and spent under one lock, so a concurrent burst cannot pass together."""
+        if self.limit <= 0:
             return
         with self._lock:
             now = self._clock()
-            if self._tokens(key, now) < 1:
-                wait = math.ceil((1 - self._tokens(key, now)) * 60 / self.per_minute)
+            tokens = self._tokens(key, now)
+            if tokens < 1:
+                wait = math.ceil((1 - tokens) * self.window_seconds / self.limit)
+                per = "a minute" if self.window_seconds == 60 else f"in {self.window_seconds:g} s"
                 raise RateLimited(
-                    f"Too many {self.what}: at most {self.per_minute} a minute. "
-                    f"Try again in {wait} s.",
+                    f"Too many {self.what}: at most {self.limit} {per}. Try again in {wait} s.",
                     retry_after_seconds=wait,
                 )
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > MAX_KEYS:
+                # Full buckets hold no information: forget those first.
+                for stale in [k for k in self._buckets if self._tokens(k, now) >= self.limit]:
+                    del self._buckets[stale]
 
-    def spend(self, key: str) -> None:
-        """Counts one event for `key` (after check, or on its own for failures)."""
-        if self.per_minute <= 0:
+    def give_back(self, key: str) -> None:
+        """Returns an event taken for something that turned out not to count."""
+        if self.limit <= 0:
             return
         with self._lock:
             now = self._clock()
-            self._buckets[key] = (self._tokens(key, now) - 1, now)
-            if len(self._buckets) > MAX_KEYS:
-                # Full buckets hold no information: forget those first.
-                for stale in [k for k in self._buckets if self._tokens(k, now) >= self.per_minute]:
-                    del self._buckets[stale]
+            self._buckets[key] = (min(float(self.limit), self._tokens(key, now) + 1), now)

@@ -51,6 +51,9 @@ def serve(
             port=port or settings.port,
             log_level=settings.log_level.lower(),
             access_log=False,  # the API logs each request itself, as JSON with its request id
+            # X-Forwarded-For is the app's to trust, from WAKETRAIN_TRUSTED_PROXIES only;
+            # uvicorn would trust it from loopback, or from anyone with FORWARDED_ALLOW_IPS=*.
+            proxy_headers=False,
         )
     finally:
         if worker is not None:

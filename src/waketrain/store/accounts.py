@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -56,16 +57,30 @@ def ensure_admin(registry: Registry) -> str | None:
     return None if configured else password
 
 
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A hash no password matches, made with the same cost as users' hashes."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def _password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(registry: Registry, username: str, password: str) -> Principal:
-    """Check a username and password; the error does not say which of the two was wrong."""
+    """Check a username and password; the error does not say which of the two was wrong.
+
+    An unknown username costs the same argon2 check as a known one (against a dummy hash), so
+    the time an answer takes does not tell which usernames exist either.
+    """
     with registry.sessions() as session:
         user = session.scalar(select(User).where(User.username == username))
-        if user is not None:
-            try:
-                _hasher.verify(user.password_hash, password)
-                return Principal(user.username, user.is_admin)
-            except (VerificationError, InvalidHashError):
-                pass
+        stored_hash = user.password_hash if user is not None else _unknown_user_hash()
+        if _password_matches(stored_hash, password) and user is not None:
+            return Principal(user.username, user.is_admin)
     raise AuthenticationFailed("Wrong username or password.")
 
 

@@ -45,3 +45,11 @@ class RateLimited(WaketrainError):
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceBusy(WaketrainError):
+    """The service is at capacity for this kind of work; try again shortly."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
