@@ -1,8 +1,12 @@
-"""A server killed mid-upload leaves no half-written clip, and labels.json agrees after restart."""
+"""A server killed mid-upload leaves no half-written clip, and labels.json agrees after restart;
+a server killed -9 leaves no process of its own behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -163,3 +167,58 @@ def test_a_kill_during_capture_pushes_leaves_no_stray_file(tmp_path: Path) -> No
         assert set(acknowledged) <= stored
     finally:
         restarted.stop()
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid` (children of each of its threads), with its command line."""
+    found: dict[int, str] = {}
+    parents = [pid]
+    while parents:
+        for task in Path(f"/proc/{parents.pop()}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                for child in map(int, (task / "children").read_text().split()):
+                    found[child] = command_line(child)
+                    parents.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+def is_running(pid: int) -> bool:
+    """Not gone, and not a zombie that only waits for its new parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_killed_serve_leaves_no_process_behind(tmp_path: Path) -> None:
+    """The embedded worker, the quality analysis pool and its resource tracker die with it."""
+    service = Service(tmp_path / "registry").start()
+    assert service.process is not None
+    try:
+        with service.client() as api:
+            create_dataset(api, "orphans")
+            path = sorted(shared("wake/computer").glob("*.flac"))[0]
+            clip_id = upload(api, "orphans", path.read_bytes(), path.name).json()["id"]
+            deadline = time.monotonic() + 60
+            # Once the clip is measured, the analysis pool's process is running.
+            while api.get(f"/recordings/{clip_id}").json()["analyzed_at"] is None:
+                assert time.monotonic() < deadline, "the clip was never analyzed"
+                time.sleep(0.1)
+        children = descendants(service.process.pid)
+    finally:
+        service.kill()
+    kinds = ("waketrain worker", "spawn_main", "resource_tracker")
+    assert all(any(kind in line for line in children.values()) for kind in kinds), children
+    deadline = time.monotonic() + 10
+    while (left := [pid for pid in children if is_running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:  # leave nothing to a later test either
+        os.kill(pid, signal.SIGKILL)
+    assert not left, {pid: children[pid] for pid in left}

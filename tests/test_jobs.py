@@ -5,20 +5,30 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import ADMIN_PASSWORD, Service, Worker, run_cli, shared
+from waketrain.jobs.liveness import (
+    forget_worker,
+    mark_worker_alive,
+    recover_worker,
+    service_health,
+)
 from waketrain.settings import Settings
 from waketrain.store.analysis import analysis_pool, analyze_pending_clips, measure_in_processes
 from waketrain.store.clips import ClipMetadata, import_directory, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
+from waketrain.store.models import Deployment, Job, utcnow
 from waketrain.store.startup import start_registry
 
 TINY = {"backend": "marblenet", "synth.use": "off", "batch_size": 32,
@@ -35,10 +45,8 @@ WORKER_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def training_registry(root: Path) -> Path:
     """A registry with a small real dataset, imported and analyzed before the service starts."""
-    root = tmp_path_factory.mktemp("jobs-registry")
     registry = start_registry(Settings(data_dir=root, admin_password=ADMIN_PASSWORD)).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
     for label, folder, n in (("positive", "wake/computer", 60), ("negative", "wake/snowboy", 45)):
@@ -51,6 +59,11 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         analyze_pending_clips(registry, measure_in_processes(pool))
     registry.close()
     return root
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return training_registry(tmp_path_factory.mktemp("jobs-registry"))
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +258,94 @@ def test_serve_alone_runs_jobs_with_its_embedded_worker(data_dir: Path) -> None:
         assert job["status"] == "succeeded", job["error"]
     finally:
         alone.stop()
+
+
+def test_serve_restarts_a_killed_worker_and_requeues_its_job_at_once(tmp_path: Path) -> None:
+    """kill -9 of the embedded worker: /healthz says so until a new worker is up, and the job
+    it ran is requeued at once, not after the stale window (600 s here), and finishes."""
+    data = training_registry(tmp_path / "registry")
+    service = Service(data, env={**WORKER_ENV, "WAKETRAIN_STALE_JOB_SECONDS": "600"}).start()
+    try:
+        with service.client() as api:
+            job_id = submit(api, epochs=4)
+            running = wait_for(api, job_id, lambda job: job["stage"] == "training")
+            killed = str(running["worker_id"])
+            os.kill(int(killed.rsplit(":", 1)[1]), signal.SIGKILL)
+            degraded = wait_for_health(service, "degraded")
+            assert "No training worker is running" in degraded["reason"]
+            assert degraded["workers"] == 0
+            assert wait_for_health(service, "ok")["workers"] == 1
+            job = wait_for(api, job_id, lambda job: job["status"] in ("succeeded", "failed"))
+            events = api.get("/events", params={"type": "job.requeued", "limit": 1000}).json()
+        assert job["status"] == "succeeded", job["error"]
+        assert job["attempt"] == 2 and job["worker_id"] != killed  # a new worker ran it
+        reasons = [e["payload"]["reason"] for e in events if e["payload"]["job_id"] == job_id]
+        assert reasons == [f"worker {killed} was killed by SIGKILL (attempt 1)"]
+        log = service.log_path.read_text()
+        assert "worker died" in log and "was killed by SIGKILL" in log
+    finally:
+        service.stop()
+
+
+def wait_for_health(service: Service, status: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (health := service.health()).get("status") != status:
+        assert time.monotonic() < deadline, f"/healthz never said {status!r}: {health}"
+        time.sleep(0.05)
+    return health
+
+
+def test_a_dead_workers_job_and_deployment_are_recovered_and_no_one_elses(
+    tmp_path: Path,
+) -> None:
+    registry = start_registry(Settings(data_dir=tmp_path, admin_password="x")).registry
+    create_dataset(registry, DatasetCreate(id="held", phrase="computer"), "t")
+    dead, alive = "host:101", "host:102"
+    jobs = {worker: str(uuid.uuid4()) for worker in (dead, alive)}
+    with registry.sessions.begin() as session:
+        for worker, job_id in jobs.items():
+            session.add(
+                Job(
+                    id=job_id,
+                    dataset_id="held",
+                    status="running",
+                    config={},
+                    worker_id=worker,
+                    heartbeat_at=utcnow(),
+                    attempt=1,
+                    created_by="t",
+                )
+            )
+        session.flush()
+        session.add(
+            Deployment(
+                id="d1",
+                job_id=jobs[alive],
+                dataset_id="held",
+                target="board",
+                status="transferring",
+                worker_id=dead,
+                heartbeat_at=utcnow(),
+                runs=1,
+                log="",
+                created_by="t",
+            )
+        )
+    for worker in (dead, alive):
+        mark_worker_alive(registry, worker)
+
+    recovered = recover_worker(registry, dead, "was killed by SIGKILL")
+    assert [(job.id, job.status, job.worker_id) for job in recovered.jobs] == [
+        (jobs[dead], "queued", None)
+    ]
+    assert [(row.id, row.status, row.worker_id) for row in recovered.deployments] == [
+        ("d1", "pending", None)
+    ]
+    assert f"worker {dead} was killed by SIGKILL while transferring" in recovered.deployments[0].log
+    with registry.sessions() as session:
+        untouched = session.get(Job, jobs[alive])
+        assert untouched is not None and untouched.status == "running"
+    assert service_health(registry).workers == 1
+    forget_worker(registry, alive)
+    assert service_health(registry).status == "degraded"
+    registry.close()

@@ -152,7 +152,7 @@ def test_password_door_with_a_wrong_password_is_401(
 
 
 def test_public_doors_serve_only_health_and_the_ui_shell(service: Service) -> None:
-    assert httpx.get(service.url + "/healthz").json()["status"] == "ok"
+    assert httpx.get(service.url + "/healthz").status_code == 200
     page = httpx.get(service.url + "/")  # 503 with a hint when the UI is not built
     assert page.status_code in (200, 503) and page.headers["content-type"].startswith("text/html")
     assert httpx.get(service.url + "/assets/no-such-bundle.js").status_code == 404

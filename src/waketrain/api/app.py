@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
@@ -32,6 +32,7 @@ from waketrain.api.routers import (
     ui,
 )
 from waketrain.jobs.bank_imports import BankImports
+from waketrain.jobs.supervisor import WorkerSupervisor
 from waketrain.settings import Settings
 from waketrain.store.accounts import ADMIN_USERNAME
 from waketrain.store.analysis import QualityAnalyzer
@@ -42,7 +43,10 @@ log = structlog.get_logger(__name__)
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, worker_command: Sequence[str] | None = None
+) -> FastAPI:
+    """The app; with `worker_command` it also runs that worker beside it, supervised."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -61,10 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.analyzer.start()
         app.state.bank_imports = BankImports(started.registry)
         app.state.bank_imports.start()
+        # Started once the database is migrated, so the worker never races the API to it.
+        supervisor = WorkerSupervisor(started.registry, worker_command) if worker_command else None
+        if supervisor is not None:
+            supervisor.start()
         log.info("service started", data_dir=str(started.registry.layout.root))
         try:
             yield
         finally:
+            if supervisor is not None:
+                supervisor.stop()
             app.state.analyzer.stop()
             app.state.bank_imports.stop()
             started.registry.close()

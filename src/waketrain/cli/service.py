@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from typing import Annotated
 
@@ -13,18 +12,6 @@ from waketrain.cli.startup import NoiseDirs, RirDirs, load_settings, open_regist
 app = typer.Typer()
 
 
-def _die_with_parent() -> None:
-    """In the embedded worker: the kernel sends SIGTERM when `serve` dies, however it dies.
-
-    Its running job then goes stale and the next worker requeues it.
-    """
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
@@ -33,32 +20,27 @@ def serve(
         bool, typer.Option("--no-worker", help="Do not start an embedded training worker.")
     ] = False,
 ) -> None:
-    """Run the API and web UI (and, by default, one embedded training worker)."""
+    """Run the API and web UI (and, by default, one embedded training worker).
+
+    The embedded worker is supervised: restarted with back-off when it dies, and the job or
+    deployment it held is requeued at once. It dies with `serve`, however `serve` dies.
+    """
     import uvicorn
 
     from waketrain.api.app import create_app
 
     settings = load_settings()
-    worker = None
-    if not no_worker:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "waketrain", "worker"], preexec_fn=_die_with_parent
-        )
-    try:
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,  # the API logs each request itself, as JSON with its request id
-            # X-Forwarded-For is the app's to trust, from WAKETRAIN_TRUSTED_PROXIES only;
-            # uvicorn would trust it from loopback, or from anyone with FORWARDED_ALLOW_IPS=*.
-            proxy_headers=False,
-        )
-    finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=60)
+    worker_command = None if no_worker else [sys.executable, "-m", "waketrain", "worker"]
+    uvicorn.run(
+        create_app(settings, worker_command),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # the API logs each request itself, as JSON with its request id
+        # X-Forwarded-For is the app's to trust, from WAKETRAIN_TRUSTED_PROXIES only;
+        # uvicorn would trust it from loopback, or from anyone with FORWARDED_ALLOW_IPS=*.
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -70,7 +52,7 @@ def worker(
     """Claim queued training jobs and run them, one at a time (one worker per GPU).
 
     Stopped mid-job (SIGTERM, crash, power cut), the job's heartbeat goes stale and the next
-    worker to start requeues it once.
+    worker to start requeues it once (under `serve`, the supervisor requeues it at once).
     """
     from waketrain.jobs.worker import run_worker
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from waketrain.deploy.boards import ENV_BOARD_ID, board_target
@@ -338,18 +338,33 @@ def recover_stale_deployments(
     Rows without a heartbeat are from a service that ran deployments in its own process.
     """
     cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
+    stale = select(Deployment).where(
+        Deployment.status.in_(ACTIVE),
+        or_(Deployment.status != "pending", Deployment.worker_id.is_not(None)),
+        or_(Deployment.heartbeat_at.is_(None), Deployment.heartbeat_at < cutoff),
+    )
+    return _recover_deployments(registry, stale, "stopped")
+
+
+def recover_worker_deployments(
+    registry: Registry, worker_id: str, what_happened: str
+) -> list[DeploymentRecord]:
+    """The deployment a worker known to be gone was running: recovered at once, as if stale."""
+    held = select(Deployment).where(
+        Deployment.status.in_(ACTIVE), Deployment.worker_id == worker_id
+    )
+    return _recover_deployments(registry, held, what_happened)
+
+
+def _recover_deployments(
+    registry: Registry, orphaned: Select[Deployment], what_happened: str
+) -> list[DeploymentRecord]:
+    """Queue each deployment again once, then fail it (or cancel it, if asked), saying why."""
     recovered = []
     with registry.sessions.begin() as session:
-        stale = session.scalars(
-            select(Deployment).where(
-                Deployment.status.in_(ACTIVE),
-                or_(Deployment.status != "pending", Deployment.worker_id.is_not(None)),
-                or_(Deployment.heartbeat_at.is_(None), Deployment.heartbeat_at < cutoff),
-            )
-        ).all()
-        for row in stale:
+        for row in session.scalars(orphaned).all():
             lost = (
-                f"worker {row.worker_id or 'in the service'} stopped while {row.status} "
+                f"worker {row.worker_id or 'in the service'} {what_happened} while {row.status} "
                 f"(run {row.runs})"
             )
             if row.runs < MAX_RUNS and not row.cancel_requested:

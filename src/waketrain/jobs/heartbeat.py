@@ -12,15 +12,15 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-def worker_identity() -> str:
-    """This process, as the database names the worker holding a job: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_identity(pid: int | None = None) -> str:
+    """This process (or child `pid`), as the database names the worker holding a job: host:pid."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 class Heartbeat:
-    """Calls `beat` every `every` seconds; remembers when it answers that a cancel was asked."""
+    """Calls `beat` every `every` seconds; remembers when it answers True (a cancel was asked)."""
 
-    def __init__(self, beat: Callable[[], bool], every: float) -> None:
+    def __init__(self, beat: Callable[[], bool | None], every: float) -> None:
         self.cancelled = threading.Event()
         self._beat = beat
         self._stop = threading.Event()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, select, update
 
 from waketrain.store.artifacts import record_current
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
@@ -276,13 +276,22 @@ def cancel_job(registry: Registry, job_id: str, actor: str) -> JobRecord:
 def recover_stale_jobs(registry: Registry, stale_after_seconds: float) -> list[JobRecord]:
     """Running jobs whose worker stopped beating: requeued once, then failed with the reason."""
     cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
+    stale = select(Job).where(Job.status == "running", Job.heartbeat_at < cutoff)
+    return _recover_jobs(registry, stale, "stopped sending heartbeats")
+
+
+def recover_worker_jobs(registry: Registry, worker_id: str, what_happened: str) -> list[JobRecord]:
+    """The running job of a worker known to be gone: recovered at once, as if stale."""
+    held = select(Job).where(Job.status == "running", Job.worker_id == worker_id)
+    return _recover_jobs(registry, held, what_happened)
+
+
+def _recover_jobs(registry: Registry, orphaned: Select[Job], what_happened: str) -> list[JobRecord]:
+    """Requeue each job once, then fail it (or cancel it, if asked), saying what happened."""
     recovered = []
     with registry.sessions.begin() as session:
-        stale = session.scalars(
-            select(Job).where(Job.status == "running", Job.heartbeat_at < cutoff)
-        ).all()
-        for job in stale:
-            lost = f"worker {job.worker_id} stopped sending heartbeats (attempt {job.attempt})"
+        for job in session.scalars(orphaned).all():
+            lost = f"worker {job.worker_id} {what_happened} (attempt {job.attempt})"
             if job.attempt < MAX_ATTEMPTS and not job.cancel_requested:
                 job.status, job.worker_id, job.stage, job.progress = "queued", None, None, 0.0
                 _job_event(session, job, "job.requeued", reason=lost)

@@ -15,6 +15,7 @@ import structlog
 from waketrain.deploy.runner import deploy_lane
 from waketrain.jobs import queue
 from waketrain.jobs.heartbeat import Heartbeat, worker_identity
+from waketrain.jobs.liveness import forget_stale_workers, forget_worker, mark_worker_alive
 from waketrain.jobs.telemetry import gpu_telemetry
 from waketrain.runtime.model_card import CARD_FILE
 from waketrain.store.errors import WaketrainError
@@ -161,10 +162,12 @@ def run_worker(
 ) -> int:
     """Recover stale jobs, then claim and run jobs until `stop` or `max_jobs`; returns the count.
 
-    Deployments run in a lane of their own beside the training jobs (see deploy.runner).
+    Deployments run in a lane of their own beside the training jobs (see deploy.runner). The
+    worker beats its own row meanwhile, so /healthz knows a worker is alive.
     """
     stop = stop or threading.Event()
     worker_id = worker_identity()
+    mark_worker_alive(registry, worker_id)
     log.info("worker started", worker_id=worker_id)
     lane_stop = threading.Event()
     lane = threading.Thread(
@@ -176,10 +179,12 @@ def run_worker(
     )  # fmt: skip
     lane.start()
     try:
-        return _run_training_jobs(registry, options, worker_id, stop, max_jobs)
+        with Heartbeat(partial(mark_worker_alive, registry, worker_id), options.heartbeat_seconds):
+            return _run_training_jobs(registry, options, worker_id, stop, max_jobs)
     finally:
         lane_stop.set()
         lane.join()
+        forget_worker(registry, worker_id)
 
 
 def _run_training_jobs(
@@ -201,6 +206,7 @@ def _run_training_jobs(
         if time.monotonic() - last_recovery > options.stale_after_seconds / 2:
             for job in queue.recover_stale_jobs(registry, options.stale_after_seconds):
                 log.warning("recovered stale job", job_id=job.id, status=job.status)
+            forget_stale_workers(registry, options.stale_after_seconds)
             last_recovery = time.monotonic()
         claimed = queue.claim_next_job(registry, worker_id)
         if claimed is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from waketrain.audio.decode import read_clip
 from waketrain.audio.quality import QualityMetrics, measure_quality
+from waketrain.processes import die_with_parent
 from waketrain.store.events import record_event
 from waketrain.store.models import Clip, utcnow
 from waketrain.store.projections import write_projections
@@ -88,8 +90,14 @@ def analyze_pending_clips(
 
 
 def analysis_pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: the parent has threads (uvicorn, SQLAlchemy pools).
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    # spawn, not fork: the parent has threads (uvicorn, SQLAlchemy pools). Its processes die
+    # with the parent: an idle one never notices on its own, and keeps the resource tracker alive.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 class QualityAnalyzer:
@@ -116,15 +124,19 @@ class QualityAnalyzer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)
-        self._pool.shutdown(cancel_futures=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                analyze_pending_clips(
-                    self._registry, measure_in_processes(self._pool), self._stop.is_set
-                )
-            except Exception:  # keep the owner alive; the next pass retries
-                log.exception("quality analysis failed")
-            self._wake.wait(self._poll_seconds)
-            self._wake.clear()
+        # This thread starts the pool's process, which dies with it (see die_with_parent):
+        # so this thread, not stop(), shuts the pool down.
+        try:
+            while not self._stop.is_set():
+                try:
+                    analyze_pending_clips(
+                        self._registry, measure_in_processes(self._pool), self._stop.is_set
+                    )
+                except Exception:  # keep the owner alive; the next pass retries
+                    log.exception("quality analysis failed")
+                self._wake.wait(self._poll_seconds)
+                self._wake.clear()
+        finally:
+            self._pool.shutdown(cancel_futures=True)

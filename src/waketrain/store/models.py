@@ -144,6 +144,15 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class Worker(Base):
+    """A running worker process; alive while it beats (/healthz counts these)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid, as jobs.worker_id
+    heartbeat_at: Mapped[datetime]
+
+
 class Deployment(Base):
     """One attempt to ship a job's model to the board and apply it there."""
 

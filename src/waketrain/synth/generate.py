@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import uuid
@@ -24,6 +25,7 @@ import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.processes import die_with_parent
 from waketrain.store.errors import InvalidInput, describe_validation_errors
 from waketrain.store.files import atomic_write_json
 from waketrain.synth import piper
@@ -255,7 +257,13 @@ def synthesize(phrase: str, config: SynthConfig, scratch: Path, seed: int = 0) -
     # Build beside the final folder and rename, so a crash never leaves a half cache.
     staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as fresh:
+        # Dies with this process: a worker killed mid-job leaves no speaker behind.
+        with ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as fresh:
             fresh.submit(_generate_into, staging, phrase, config, seed).result()
         staging.rename(folder)
     except OSError:

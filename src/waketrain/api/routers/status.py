@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from waketrain import __version__
 from waketrain.api.deps import authenticate_connection, current_principal, get_registry
+from waketrain.jobs.liveness import ServiceHealth, service_health
 from waketrain.store.errors import AuthenticationFailed, Forbidden
 from waketrain.store.events import (
     AuditRecord,
@@ -27,10 +28,19 @@ POLL_SECONDS = 0.5
 BATCH_SIZE = 500
 
 
+class Health(ServiceHealth):
+    version: str
+
+
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness; the only route that needs no credentials."""
-    return {"status": "ok", "version": __version__}
+def healthz(registry: RegistryDep) -> Health:
+    """Health; the only route that needs no credentials.
+
+    200 either way: "degraded", with its reason, while no worker is alive (the API serves;
+    jobs wait). A 503 would mark a split deployment's API unhealthy, and the compose file
+    starts its worker only once the API is healthy.
+    """
+    return Health(**service_health(registry).model_dump(), version=__version__)
 
 
 @router.get("/events", response_model=list[EventRecord], dependencies=[Depends(current_principal)])
