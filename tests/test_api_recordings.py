@@ -425,6 +425,40 @@ def test_an_upload_body_that_stalls_or_trickles_is_cut_off_with_408(tmp_path: Pa
         service.stop()
 
 
+def test_an_upload_sent_again_with_its_idempotency_key_is_stored_once(
+    service: Service, api: httpx.Client
+) -> None:
+    """A client that lost the answer (a crash, a dropped connection) sends the file again
+    with the same key, even several times at once: one clip, the same answer."""
+    create_dataset(api, "retried")
+    first, other = audio_files("wake/computer")[:2]
+    key = {"Idempotency-Key": "3f0c9a52-0d7e-4b4e-9a51-2f7c1f1f5e10"}
+
+    def send(path: Path, headers: dict[str, str]) -> httpx.Response:
+        return api.post(
+            "/datasets/retried/recordings",
+            files={"file": (path.name, path.read_bytes())},
+            data={"metadata": '{"label": "positive"}'},
+            headers=headers,
+        )
+
+    stored = send(first, key)
+    assert stored.status_code == 201, stored.text
+    with ThreadPoolExecutor(4) as pool:
+        retries = list(pool.map(lambda _: send(first, key), range(4)))
+    assert {r.status_code for r in retries} == {200}
+    assert {r.json()["id"] for r in retries} == {stored.json()["id"]}
+    assert len(clip_files(service.data_dir, "retried")) == 1
+
+    reused = send(other, key)  # the key belongs to the first file
+    assert reused.status_code == 409 and "new key" in reused.json()["detail"]
+    malformed = send(other, {"Idempotency-Key": "x y"})
+    assert malformed.status_code == 422 and "UUID" in malformed.json()["detail"]
+    without = [send(other, {}) for _ in range(2)]  # no key: each request is a new clip
+    assert [r.status_code for r in without] == [201, 201]
+    assert len(clip_files(service.data_dir, "retried")) == 3
+
+
 def test_twenty_concurrent_uploads_all_land_once(service: Service, api: httpx.Client) -> None:
     create_dataset(api, "concurrent")
     files = audio_files("wake/view_glass")[:20]

@@ -80,6 +80,12 @@ def test_cli_import_measures_quality_and_the_api_sees_the_same_registry(tmp_path
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr
     assert "imported 80 clips" in imported.stdout
+    again = run_cli(  # run again, as after an interruption: nothing is added twice
+        data, "dataset", "import", str(shared("wake/amelia")), "--dataset", "amelia",
+        "--label", "positive", "--no-analyze",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 clips" in again.stdout and "already there 80" in again.stdout
 
     token = run_cli(data, "token", "create", "--user", "admin", "--name", "test")
     assert token.returncode == 0, token.stderr

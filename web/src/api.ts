@@ -660,13 +660,22 @@ export interface UploadHandle {
   abort: () => void;
 }
 
-/** Upload one audio file with XMLHttpRequest, for per-file progress (fetch has no upload progress). */
+/** A new Idempotency-Key: one per file, kept for its retries (crypto.randomUUID needs https). */
+export function newUploadKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Upload one audio file with XMLHttpRequest, for per-file progress (fetch has no upload progress).
+ * `uploadKey` (from newUploadKey, the same for every try of one file) makes a retry whose first
+ * answer was lost return the clip already stored instead of a second one. */
 export function uploadRecording(
   datasetId: string,
   file: Blob,
   filename: string,
   metadata: ClipMetadata,
   onProgress: (fraction: number) => void,
+  uploadKey: string,
 ): UploadHandle {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<ClipRecord>((resolve, reject) => {
@@ -676,6 +685,7 @@ export function uploadRecording(
     xhr.open("POST", `/datasets/${enc(datasetId)}/recordings`);
     xhr.withCredentials = true;
     for (const [name, value] of Object.entries(CSRF_HEADERS)) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Idempotency-Key", uploadKey);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
     };

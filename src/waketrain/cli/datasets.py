@@ -81,7 +81,7 @@ def dataset_import(
     minutes = sum(c.duration_seconds for c in report.imported) / 60
     typer.echo(
         f"imported {len(report.imported)} clips ({minutes:.2f} min) into {dataset} as {label}; "
-        f"refused {len(report.rejected)}"
+        f"already there {len(report.already_there)}; refused {len(report.rejected)}"
     )
 
 

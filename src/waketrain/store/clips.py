@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,11 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from waketrain.audio.decode import AudioRejected, decode_upload, encode_clip
 from waketrain.store.db import MAX_SQL_INTEGER
-from waketrain.store.errors import InvalidInput, NotFound
+from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import atomic_write_bytes
 from waketrain.store.health import require_dataset
@@ -30,6 +32,7 @@ Label = Literal["positive", "negative", "noise"]
 OperatorSource = Literal["upload", "record", "import", "synthetic"]
 Source = OperatorSource | Literal["capture"]
 AlsoInTransaction = Callable[[Session, str], None]
+UPLOAD_KEY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 SortKey = Literal["created_at", "duration_seconds", "speaker", "quality_score", "label"]
 
 
@@ -112,6 +115,7 @@ class ClipPage(BaseModel):
 class ImportReport:
     imported: list[ClipRecord] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    already_there: list[ClipRecord] = field(default_factory=list)  # imported by an earlier run
 
 
 def safe_filename(name: str | None) -> str | None:
@@ -138,6 +142,7 @@ def _store_clip(
     actor: str,
     also: AlsoInTransaction | None = None,
     source: Source | None = None,
+    upload_key: str | None = None,
 ) -> ClipRecord:
     """Decode, write the canonical WAV atomically, then commit the row, event and audit."""
     decoded = decode_upload(data, registry.clip_limits)
@@ -158,6 +163,7 @@ def _store_clip(
         duration_seconds=decoded.duration_seconds,
         sha256=hashlib.sha256(data).hexdigest(),
         created_by=actor,
+        upload_key=upload_key,
     )
     try:
         with registry.sessions.begin() as session:
@@ -199,6 +205,66 @@ def add_clip(
     return record
 
 
+def add_clip_once(
+    registry: Registry,
+    dataset_id: str,
+    data: bytes,
+    metadata: ClipMetadata,
+    filename: str | None,
+    actor: str,
+    upload_key: str,
+) -> tuple[ClipRecord, bool]:
+    """`add_clip` under the client's key: the same upload sent again (an answer lost to a
+    crash or a dropped connection) is the clip stored the first time, not a second one.
+
+    Returns (the clip, whether it was stored now). The key with other audio is refused.
+    """
+    if not UPLOAD_KEY_PATTERN.fullmatch(upload_key):
+        raise InvalidInput(
+            "Idempotency-Key must be 8 to 128 letters, digits or . _ : - (a UUID is ideal)."
+        )
+    require_dataset(registry, dataset_id)
+    record, stored = _store_once(registry, dataset_id, data, metadata, filename, actor,
+                                 f"upload:{upload_key}")  # fmt: skip
+    if stored:
+        write_projections(registry, dataset_id)
+    return record, stored
+
+
+def _store_once(
+    registry: Registry,
+    dataset_id: str,
+    data: bytes,
+    metadata: ClipMetadata,
+    filename: str | None,
+    actor: str,
+    key: str,
+) -> tuple[ClipRecord, bool]:
+    first = _clip_with_key(registry, key)
+    if first is None:
+        try:
+            record = _store_clip(registry, dataset_id, data, metadata, filename, actor,
+                                 upload_key=key)  # fmt: skip
+            return record, True
+        except IntegrityError:
+            first = _clip_with_key(registry, key)  # the same upload, at the same moment
+            if first is None:
+                raise
+    if first.sha256 != hashlib.sha256(data).hexdigest() or first.dataset_id != dataset_id:
+        raise Conflict(
+            f"Idempotency-Key {key.split(':', 1)[1]!r} was already used for another recording "
+            f"({first.original_filename or first.id} in {first.dataset_id}); send a new key "
+            "with each new file."
+        )
+    return first, False
+
+
+def _clip_with_key(registry: Registry, upload_key: str) -> ClipRecord | None:
+    with registry.sessions() as session:
+        clip = session.scalar(select(Clip).where(Clip.upload_key == upload_key))
+        return ClipRecord.model_validate(clip) if clip is not None else None
+
+
 def import_files(
     registry: Registry,
     files: Iterable[Path],
@@ -222,11 +288,16 @@ def import_files(
             except OSError as exc:  # vanished, unreadable, a folder: this file only
                 report.rejected.append((name, f"could not be read: {exc.strerror or exc}"))
                 continue
+            # Keyed by dataset, label and content: a run again after an interruption adds
+            # only the rest (the same audio under another label is still the operator's call).
+            key = f"import:{dataset_id}:{metadata.label}:{hashlib.sha256(data).hexdigest()}"
             try:
-                record = _store_clip(registry, dataset_id, data, metadata, path.name, actor)
-                report.imported.append(record)
+                record, stored = _store_once(registry, dataset_id, data, metadata, path.name,
+                                             actor, key)  # fmt: skip
             except AudioRejected as exc:
                 report.rejected.append((name, str(exc)))
+                continue
+            (report.imported if stored else report.already_there).append(record)
     finally:  # also when interrupted: the clips already stored are in the projections
         write_projections(registry, dataset_id)
     return report

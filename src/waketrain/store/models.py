@@ -103,6 +103,8 @@ class Clip(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     created_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The client's Idempotency-Key: the same upload sent again is this clip, not another.
+    upload_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     # Quality metrics arrive after ingest (computed off the request path); NULL = pending.
     analyzed_at: Mapped[datetime | None]
     quality_score: Mapped[int | None] = mapped_column(Integer, index=True)

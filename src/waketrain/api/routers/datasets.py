@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -97,13 +97,31 @@ async def upload_recording(
     metadata: Annotated[
         str, Form(description='JSON: {"label": ..., "speaker", "notes", "source"}')
     ],
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="One per file (a UUID): sent again with the same file, the answer is "
+            "the clip stored the first time (200), not a second clip.",
+        ),
+    ] = None,
 ) -> ClipRecord:
     """Store one recording as 16 kHz mono PCM16; quality metrics are computed afterwards."""
     meta = _parse_metadata(metadata)
     data = await file.read()
-    record = await run_in_threadpool(
-        clips.add_clip, registry, dataset_id, data, meta, file.filename, principal.username
-    )
+    if idempotency_key is None:
+        record = await run_in_threadpool(
+            clips.add_clip, registry, dataset_id, data, meta, file.filename, principal.username
+        )
+    else:
+        record, stored = await run_in_threadpool(
+            clips.add_clip_once, registry, dataset_id, data, meta, file.filename,
+            principal.username, idempotency_key,
+        )  # fmt: skip
+        if not stored:
+            response.status_code = 200
+            return record
     analyzer.notify()
     return record
 

@@ -1,5 +1,5 @@
-import { useEffect, useState } from "react";
-import { errorMessage, uploadRecording, type Label } from "../../api";
+import { useEffect, useMemo, useState } from "react";
+import { errorMessage, newUploadKey, uploadRecording, type Label } from "../../api";
 import type { Recording } from "../../audio/recorder";
 import { useRecorder } from "../../audio/useRecorder";
 import { useNotify } from "../../notifications";
@@ -19,6 +19,8 @@ export function RecordTab({ datasetId }: { datasetId: string }) {
   const [saveError, setSaveError] = useState<string | null>(null);
   const [kept, setKept] = useState(0);
   const recorder = useRecorder(MAX_SECONDS, (r) => setRecording(r));
+  // One key per take: pressing Keep again after a lost answer cannot store it twice.
+  const uploadKey = useMemo(() => newUploadKey(), [recording]);
 
   useEffect(() => {
     if (!recording) {
@@ -53,6 +55,7 @@ export function RecordTab({ datasetId }: { datasetId: string }) {
         `record-${label}-${stamp}.wav`,
         { label, speaker: speaker.trim() || null, source: "record" },
         setSaving,
+        uploadKey,
       ).promise;
       setKept((n) => n + 1);
       setRecording(null);

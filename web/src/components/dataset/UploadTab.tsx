@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState, type DragEvent } from "react";
-import { errorMessage, uploadRecording, type Label } from "../../api";
+import { errorMessage, newUploadKey, uploadRecording, type Label } from "../../api";
 import { LabelSelect } from "../LabelSelect";
 import { LongRecordingSplit } from "./LongRecordingSplit";
 
@@ -7,6 +7,7 @@ const PARALLEL_UPLOADS = 3;
 
 interface UploadItem {
   key: number;
+  uploadKey: string; // the Idempotency-Key of every try of this file
   file: File;
   label: Label;
   speaker: string | null;
@@ -40,6 +41,7 @@ export function UploadTab({ datasetId }: { datasetId: string }) {
         item.file.name,
         { label: item.label, speaker: item.speaker, source: "upload" },
         (progress) => patch(item.key, { progress }),
+        item.uploadKey,
       )
         .promise.then(() => patch(item.key, { phase: "stored", progress: 1 }))
         .catch((e: unknown) => patch(item.key, { phase: "error", error: errorMessage(e) }))
@@ -53,6 +55,7 @@ export function UploadTab({ datasetId }: { datasetId: string }) {
   const add = (files: FileList | File[]) => {
     const added: UploadItem[] = Array.from(files).map((file) => ({
       key: nextKey.current++,
+      uploadKey: newUploadKey(),
       file,
       label,
       speaker: speaker.trim() || null,

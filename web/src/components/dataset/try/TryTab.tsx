@@ -1,5 +1,13 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, errorMessage, uploadRecording, type CurrentModel, type Label, type ScoreResult } from "../../../api";
+import {
+  api,
+  errorMessage,
+  newUploadKey,
+  uploadRecording,
+  type CurrentModel,
+  type Label,
+  type ScoreResult,
+} from "../../../api";
 import type { Recording } from "../../../audio/recorder";
 import { useRecorder } from "../../../audio/useRecorder";
 import { useEvents } from "../../../events";
@@ -33,6 +41,7 @@ interface Tried {
   wav: Blob;
   filename: string;
   recorded: boolean;
+  uploadKey: string; // the Idempotency-Key of adding it to the dataset, whichever label
 }
 
 export function TryTab({ datasetId }: { datasetId: string }) {
@@ -59,7 +68,7 @@ export function TryTab({ datasetId }: { datasetId: string }) {
     setResult(null);
     setAdded(null);
     setSource(label);
-    setTried({ wav, filename, recorded });
+    setTried({ wav, filename, recorded, uploadKey: newUploadKey() });
     try {
       setResult(await api.scoreWithCurrentModel(wav, filename));
     } catch (e) {
@@ -92,6 +101,7 @@ export function TryTab({ datasetId }: { datasetId: string }) {
         tried.filename,
         { label, notes: triedNote(result), source: tried.recorded ? "record" : "upload" },
         () => undefined,
+        tried.uploadKey,
       ).promise;
       setAdded({ label, clipId: clip.id });
     } catch (e) {
