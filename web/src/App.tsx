@@ -54,8 +54,7 @@ export function App() {
       {session.state === "signed-in" && (
         <EventsProvider>
           <JobNotifier />
-          <AppTop>
-            <Header me={session.me} onLogout={logout} />
+          <AppTop header={<Header me={session.me} onLogout={logout} />}>
             <RunningJobsBar />
             <Toasts />
           </AppTop>

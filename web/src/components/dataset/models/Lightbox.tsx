@@ -1,13 +1,19 @@
-import { useEffect } from "react";
+import { useRef } from "react";
+import { useFocusTrap } from "../../../hooks";
 
 export function Lightbox({ src, alt, onClose }: { src: string; alt: string; onClose: () => void }) {
-  useEffect(() => {
-    const onKey = (event: KeyboardEvent) => event.key === "Escape" && onClose();
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  const dialog = useRef<HTMLDivElement>(null);
+  useFocusTrap(dialog, onClose);
   return (
-    <div className="modal-backdrop lightbox" role="dialog" aria-modal="true" aria-label={alt} onClick={onClose}>
+    <div
+      ref={dialog}
+      tabIndex={-1}
+      className="modal-backdrop lightbox"
+      role="dialog"
+      aria-modal="true"
+      aria-label={alt}
+      onClick={onClose}
+    >
       <img src={src} alt={alt} />
     </div>
   );

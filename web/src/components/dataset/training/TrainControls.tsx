@@ -33,6 +33,7 @@ export function TrainControls({
   const blocked = !summary.ready_to_train;
 
   const train = async () => {
+    if (busy) return;
     if ("error" in parsed) {
       setAdvanced(true);
       setError(parsed.error);
@@ -58,7 +59,10 @@ export function TrainControls({
         <button
           className="btn primary"
           data-testid="train-button"
-          disabled={blocked || busy}
+          // Busy is aria-disabled only: a disabled button loses the focus, which the training
+          // modal gives back to it on closing.
+          disabled={blocked}
+          aria-disabled={busy || undefined}
           onClick={() => void train()}
           title={blocked ? summary.training_blockers.join(" ") : undefined}
         >

@@ -10,7 +10,7 @@ import {
 } from "../../../api";
 import { useEvents } from "../../../events";
 import { formatFalseAccepts, formatNumber, formatPercent, formatSpan, shortId, stageLabel } from "../../../format";
-import { useInterval } from "../../../hooks";
+import { useFocusTrap, useInterval } from "../../../hooks";
 import { useNotify } from "../../../notifications";
 import { updateParams } from "../../../router";
 import { LogTail } from "./LogTail";
@@ -39,16 +39,9 @@ export function TrainingModal({ jobId, onClose }: { jobId: string; onClose: () =
   const [, setTick] = useState(0);
   const final = isFinal(job?.status);
 
-  // The keyboard starts in the dialog, and Escape closes it as Close does.
+  // The keyboard stays in the dialog, and Escape closes it as Close does.
   const dialog = useRef<HTMLDivElement>(null);
-  const close = useRef(onClose);
-  close.current = onClose;
-  useEffect(() => {
-    dialog.current?.focus();
-    const onKey = (event: KeyboardEvent) => event.key === "Escape" && close.current();
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, []);
+  useFocusTrap(dialog, onClose);
 
   const load = useCallback(async () => {
     try {
