@@ -110,9 +110,12 @@ UNREACHED_JS = """() => {
     + "select:not([disabled]), textarea:not([disabled]), [tabindex], [role=button], "
     + "[role=tab], audio[controls]";
   const tabbed = window.__tabbed || new Set();
+  // An open modal keeps Tab inside it: what lies outside is not for Tab to reach.
+  const modal = document.querySelector("[aria-modal='true']");
   const unreached = [];
   for (const el of document.querySelectorAll(selector)) {
     if (el.getAttribute("tabindex") === "-1" || tabbed.has(el)) continue;
+    if (modal && !modal.contains(el)) continue;
     if (!el.getClientRects().length || getComputedStyle(el).visibility === "hidden") continue;
     const name = (el.getAttribute("aria-label") || el.textContent || el.dataset.testid
       || el.querySelector("img")?.alt || "").trim().slice(0, 40);
