@@ -347,18 +347,24 @@ async def run_reads(server: Server, token: str, clients: int, seconds: float) ->
     return result
 
 
+def start_with_dataset(server: Server) -> str:
+    """Start the server and create the dataset the load goes to; returns a bearer token."""
+    server.start()
+    token = server.token()
+    created = httpx.post(
+        f"{server.url}/datasets",
+        json={"id": DATASET, "phrase": "computer"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    created.raise_for_status()
+    return token
+
+
 def read_bench(args: argparse.Namespace, recordings: list[Recording]) -> None:
     with tempfile.TemporaryDirectory(prefix="waketrain-load-") as tmp:
         server = Server(Path(tmp) / "data")
         try:
-            server.start()
-            token = server.token()
-            created = httpx.post(
-                f"{server.url}/datasets",
-                json={"id": DATASET, "phrase": "computer"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            created.raise_for_status()
+            token = start_with_dataset(server)
             clips = fill_datasets(server, token, recordings, args.datasets)
             time.sleep(5)  # let the quality analysis of the new clips settle
             result = asyncio.run(run_reads(server, token, args.clients, args.seconds))
@@ -408,14 +414,7 @@ def main() -> None:
         server = Server(Path(tmp) / "data")
         left = None
         try:
-            server.start()
-            token = server.token()
-            created = httpx.post(
-                f"{server.url}/datasets",
-                json={"id": DATASET, "phrase": "computer"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            created.raise_for_status()
+            token = start_with_dataset(server)
             result = asyncio.run(
                 run_load(server, token, recordings, args.clients, args.seconds, kill_after)
             )

@@ -51,6 +51,14 @@ class Board:
     def user(self) -> str:
         return getpass.getuser()
 
+    def host_fingerprint(self) -> str:
+        """Its host key's fingerprint as `ssh-keygen -lf` prints it, for the operator to compare."""
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", str(self.root / "host_key.pub")],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return out.split()[1]
+
     def authorize(self, public_key: str) -> None:
         """Let another client key log in, as the operator does on the board."""
         with (self.root / "authorized_keys").open("a") as f:

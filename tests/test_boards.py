@@ -3,7 +3,6 @@ fingerprint, edited and removed, over HTTP and the CLI; their keys never come ba
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +18,6 @@ def board(tmp_path: Path) -> Iterator[Board]:
     board = Board(tmp_path / "board").start()
     yield board
     board.stop()
-
-
-def host_fingerprint(board: Board) -> str:
-    """What `ssh-keygen -lf` prints for the board's host key, as the operator compares it."""
-    out = subprocess.run(
-        ["ssh-keygen", "-lf", str(board.root / "host_key.pub")],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return out.split()[1]
 
 
 def add(api: httpx.Client, board: Board, name: str, **fields: object) -> dict[str, object]:
@@ -49,18 +39,18 @@ def test_a_board_is_trusted_by_its_fingerprint_then_logged_into_with_a_generated
 
     check = api.post(f"/boards/{added['id']}/test").json()
     assert check["reachable"] and check["host_key_status"] == "unpinned" and not check["ok"]
-    assert check["host_key"]["fingerprint"] == host_fingerprint(board)
+    assert check["host_key"]["fingerprint"] == board.host_fingerprint()
     assert check["login"] is None  # nothing is sent to a board that is not trusted yet
 
     wrong = api.post(f"/boards/{added['id']}/host-key", json={"fingerprint": "SHA256:not-it"})
-    assert wrong.status_code == 409 and host_fingerprint(board) in wrong.json()["detail"]
+    assert wrong.status_code == 409 and board.host_fingerprint() in wrong.json()["detail"]
     assert api.get(f"/boards/{added['id']}").json()["host_key"] is None
 
     trusted = api.post(
-        f"/boards/{added['id']}/host-key", json={"fingerprint": host_fingerprint(board)}
+        f"/boards/{added['id']}/host-key", json={"fingerprint": board.host_fingerprint()}
     )
     assert trusted.status_code == 200, trusted.text
-    assert trusted.json()["host_key"]["fingerprint"] == host_fingerprint(board)
+    assert trusted.json()["host_key"]["fingerprint"] == board.host_fingerprint()
 
     refused = api.post(f"/boards/{added['id']}/test").json()
     assert refused["host_key_status"] == "pinned" and refused["login"] is False
@@ -100,7 +90,7 @@ def test_a_pasted_key_is_kept_but_never_sent_back_and_bad_input_says_what_is_acc
     bad_path = api.post("/boards", json=relative)
     assert bad_path.status_code == 422 and "path" in bad_path.text
 
-    fingerprint = host_fingerprint(board)
+    fingerprint = board.host_fingerprint()
     api.post(f"/boards/{added['id']}/host-key", json={"fingerprint": fingerprint})
     renamed = api.patch(f"/boards/{added['id']}", json={"name": "hallway", "post_command": None})
     assert renamed.status_code == 200 and renamed.json()["host_key"]["fingerprint"] == fingerprint
@@ -134,15 +124,15 @@ def test_the_cli_adds_trusts_tests_and_lists_boards(tmp_path: Path, board: Board
     assert secret_line not in added.stdout + added.stderr
 
     untrusted = run_cli(data, "board", "test", "tars")
-    assert untrusted.returncode == 1 and host_fingerprint(board) in untrusted.stdout
+    assert untrusted.returncode == 1 and board.host_fingerprint() in untrusted.stdout
 
-    trusted = run_cli(data, "board", "trust", "tars", "--fingerprint", host_fingerprint(board))
+    trusted = run_cli(data, "board", "trust", "tars", "--fingerprint", board.host_fingerprint())
     assert trusted.returncode == 0, trusted.stderr
     ready = run_cli(data, "board", "test", "tars")
     assert ready.returncode == 0 and "Ready" in ready.stdout, ready.stdout + ready.stderr
 
     listed = run_cli(data, "board", "list")
-    assert "tars (default)" in listed.stdout and host_fingerprint(board) in listed.stdout
+    assert "tars (default)" in listed.stdout and board.host_fingerprint() in listed.stdout
     assert secret_line not in listed.stdout
     missing = run_cli(data, "board", "remove", "nope")
     assert missing.returncode == 1 and "No board 'nope'" in missing.stderr

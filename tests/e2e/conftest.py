@@ -14,7 +14,7 @@ import soundfile as sf
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.board import Board
-from tests.conftest import Service, shared
+from tests.conftest import ADMIN_PASSWORD, Service, shared
 
 CHROMIUM = Path(os.environ.get("WAKETRAIN_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
@@ -111,6 +111,14 @@ def board_wav(folder: str, index: int = 0) -> bytes:
     wav = io.BytesIO()
     sf.write(wav, audio[: 3 * rate], rate, format="WAV", subtype="PCM_16")
     return wav.getvalue()
+
+
+def log_in(page: Page) -> None:
+    """The operator logs in on the login form the service's page opens with."""
+    page.goto("/")
+    page.get_by_test_id("login-username").fill("admin")
+    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
+    page.get_by_test_id("login-submit").click()
 
 
 def screenshot(page: Page, name: str) -> None:

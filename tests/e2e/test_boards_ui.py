@@ -8,15 +8,14 @@ steps share one page and run in order.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.board import Board
-from tests.conftest import ADMIN_PASSWORD, Service
-from tests.e2e.conftest import screenshot
+from tests.conftest import Service
+from tests.e2e.conftest import log_in, screenshot
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -32,20 +31,9 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 @pytest.fixture(scope="module")
 def signed_in(page: Page) -> Page:
-    page.goto("/")
-    page.get_by_test_id("login-username").fill("admin")
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    log_in(page)
     expect(page.get_by_test_id("new-dataset-phrase")).to_be_visible()
     return page
-
-
-def host_fingerprint(board: Board) -> str:
-    out = subprocess.run(
-        ["ssh-keygen", "-lf", str(board.root / "host_key.pub")],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return out.split()[1]
 
 
 def card(page: Page, name: str) -> Locator:
@@ -74,7 +62,7 @@ def test_adding_a_board_shows_its_fingerprint_to_confirm(signed_in: Page, board:
     kitchen = card(page, "kitchen")
     expect(kitchen).to_be_visible()
     # Saved, then tested at once: the board answers with a key nobody trusted yet.
-    expect(kitchen.get_by_test_id("board-fingerprint")).to_have_text(host_fingerprint(board))
+    expect(kitchen.get_by_test_id("board-fingerprint")).to_have_text(board.host_fingerprint())
     expect(kitchen.get_by_test_id("board-public-key")).to_contain_text("ssh-ed25519 ")
     screenshot(page, "boards-fingerprint-1280")
     page.set_viewport_size(PHONE)

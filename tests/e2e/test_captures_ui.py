@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.conftest import ADMIN_PASSWORD, Service, run_cli
-from tests.e2e.conftest import board_wav, screenshot
+from tests.conftest import Service, run_cli
+from tests.e2e.conftest import board_wav, log_in, screenshot
 
 DATASET = "ui-captures"
 HOP_SECONDS = 0.08
@@ -111,10 +111,7 @@ def dashboard(context: BrowserContext) -> Page:
 def test_the_dashboard_says_how_many_captures_wait_for_review(
     page: Page, dashboard: Page, seeded: list[Seeded]
 ) -> None:
-    page.goto("/")
-    page.get_by_test_id("login-username").fill("admin")
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    log_in(page)
     to_review = page.locator(CARD).get_by_test_id("card-captures")
     expect(to_review).to_have_text("4 captures to review")
     dashboard.goto("/")

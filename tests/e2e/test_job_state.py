@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.board import Board
-from tests.conftest import ADMIN_PASSWORD, Service, create_dataset, shared, upload
-from tests.e2e.conftest import MIN_CLIPS, screenshot
+from tests.conftest import Service, create_dataset, shared, upload
+from tests.e2e.conftest import MIN_CLIPS, log_in, screenshot
 
 DATASET = "job-state"
 # Small enough for a 2-core CPU; long enough (data prep, one epoch, eval, export) to be seen.
@@ -102,10 +102,7 @@ def assert_toasts_cover_no_control(page: Page) -> None:
 
 def test_the_operator_logs_in(page: Page, dataset: str) -> None:
     page.set_viewport_size(DESKTOP)
-    page.goto("/")
-    page.get_by_test_id("login-username").fill("admin")
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    log_in(page)
     card = page.locator(f'[data-testid="dataset-card"][data-dataset-id="{dataset}"]')
     expect(card).to_be_visible()
     expect(page.locator(JOB)).to_have_count(0)

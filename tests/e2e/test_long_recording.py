@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ADMIN_PASSWORD, Service, create_dataset, shared
-from tests.e2e.conftest import screenshot
+from tests.conftest import Service, create_dataset, shared
+from tests.e2e.conftest import log_in, screenshot
 
 DATASET = "long-ui"
 TAKES = 8
@@ -40,10 +40,7 @@ def test_a_long_recording_becomes_the_clips_the_operator_keeps(
 ) -> None:
     recording = session_recording(tmp_path / "anna-session.wav")
     assert sf.info(str(recording)).duration > 30  # too long to upload as one clip
-    page.goto("/")
-    page.get_by_test_id("login-username").fill("admin")
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    log_in(page)
     page.goto(f"/#/datasets/{DATASET}")
     page.get_by_test_id("tab-upload").click()
     page.get_by_test_id("long-recording-input").set_input_files(str(recording))

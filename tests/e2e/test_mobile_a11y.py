@@ -19,8 +19,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.board import Board
-from tests.conftest import ADMIN_PASSWORD, Service, shared
-from tests.e2e.conftest import CHROMIUM_ARGS, GATE_ENV, MIN_CLIPS, board_wav, chromium, screenshot
+from tests.conftest import Service, shared
+from tests.e2e.conftest import (
+    CHROMIUM_ARGS,
+    GATE_ENV,
+    MIN_CLIPS,
+    board_wav,
+    chromium,
+    log_in,
+    screenshot,
+)
 
 AXE_JS = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 DATASET = "mobile-computer"
@@ -281,10 +289,7 @@ def open_page(page: Page, path: str) -> None:
 @pytest.fixture(scope="module")
 def signed_in(page: Page, seeded: str) -> Page:
     """The shared page, logged in as the operator once the dataset is there."""
-    page.goto("/")
-    page.get_by_test_id("login-username").fill("admin")
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    log_in(page)
     expect(page.get_by_test_id("new-dataset-phrase")).to_be_visible()
     return page
 
