@@ -316,6 +316,18 @@ def fill_datasets(server: Server, token: str, recordings: list[Recording], datas
     return stored
 
 
+def wait_for_analysis(server: Server, token: str, timeout: float = 600) -> None:
+    """Until every clip's quality is measured: the dashboard at rest, not mid-analysis."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{server.url}/datasets", headers=headers, timeout=60).json()
+        if all(d["quality"]["pending_analysis"] == 0 for d in listed):
+            return
+        time.sleep(2)
+    raise SystemExit(f"quality analysis still running after {timeout:.0f} s")
+
+
 async def run_reads(server: Server, token: str, clients: int, seconds: float) -> ReadResult:
     """`clients` concurrent dashboards asking GET /datasets until `seconds` pass."""
     assert server.process is not None
@@ -366,7 +378,7 @@ def read_bench(args: argparse.Namespace, recordings: list[Recording]) -> None:
         try:
             token = start_with_dataset(server)
             clips = fill_datasets(server, token, recordings, args.datasets)
-            time.sleep(5)  # let the quality analysis of the new clips settle
+            wait_for_analysis(server, token)
             result = asyncio.run(run_reads(server, token, args.clients, args.seconds))
         finally:
             server.stop()
