@@ -27,20 +27,19 @@ from waketrain.deploy.ssh import (
     DeployFailed,
     Profile,
     Target,
+    append_known_host,
     connect,
     explain,
     fetch_host_key,
     host_pattern,
-    pin_host_key,
     public_line,
 )
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit
-from waketrain.store.models import Board, Deployment, utcnow
+from waketrain.store.models import ACTIVE_DEPLOYMENT_STATUSES, Board, Deployment, utcnow
 from waketrain.store.registry import Registry
 
 ENV_BOARD_ID = "env"
-ACTIVE_DEPLOYMENTS = ("pending", "transferring", "applying")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 HOST_PATTERN = r"^[A-Za-z0-9._:-]{1,253}$"  # a name, IPv4 or IPv6 address
 USER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$"
@@ -225,7 +224,7 @@ def remove_board(registry: Registry, ref: str, actor: str) -> None:
         row = _row(session, ref, lock=True)
         busy = session.scalar(
             select(Deployment.id).where(
-                Deployment.board_id == row.id, Deployment.status.in_(ACTIVE_DEPLOYMENTS)
+                Deployment.board_id == row.id, Deployment.status.in_(ACTIVE_DEPLOYMENT_STATUSES)
             )
         )
         if busy is not None:
@@ -281,8 +280,8 @@ def trust_host_key(registry: Registry, ref: str, fingerprint: str, actor: str) -
             f"{board.host}:{board.port} now offers {offered.get_fingerprint()}, not the "
             f"{fingerprint.strip()} that was confirmed: nothing trusted. Test the board again."
         )
-    if board.source == "environment":
-        asyncio.run(pin_host_key(board.host, board.port, _env_known_hosts(registry)))
+    if board.source == "environment":  # the key just compared, not one fetched again
+        append_known_host(_env_known_hosts(registry), board.host, board.port, offered)
     else:
         with registry.sessions.begin() as session:
             row = _row(session, board.id, lock=True)

@@ -25,10 +25,9 @@ from waketrain.jobs.queue import current_job_id, get_job
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
-from waketrain.store.models import Deployment, utcnow
+from waketrain.store.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment, utcnow
 from waketrain.store.registry import Registry
 
-ACTIVE = ("pending", "transferring", "applying")
 DeploymentStatus = Literal[
     "pending", "transferring", "applying", "succeeded", "rolled_back", "failed", "cancelled"
 ]
@@ -115,7 +114,8 @@ def start_deployment(
     with file_lock(registry.layout.locks / "deploy.lock"), registry.sessions.begin() as session:
         running = session.scalar(
             select(Deployment).where(
-                Deployment.target == target.describe(), Deployment.status.in_(ACTIVE)
+                Deployment.target == target.describe(),
+                Deployment.status.in_(ACTIVE_DEPLOYMENT_STATUSES),
             )
         )
         if running is not None:
@@ -248,7 +248,7 @@ def get_deployment(registry: Registry, deployment_id: str) -> DeploymentRecord:
 def list_deployments(
     registry: Registry, limit: int = 50, statuses: Sequence[str] | None = None
 ) -> list[DeploymentRecord]:
-    """Newest first; `statuses` keeps only those (ACTIVE: what is under way)."""
+    """Newest first; `statuses` keeps only those (ACTIVE_DEPLOYMENT_STATUSES: what is under way)."""
     query = select(Deployment).order_by(Deployment.created_at.desc()).limit(limit)
     if statuses:
         query = query.where(Deployment.status.in_(list(statuses)))
@@ -288,7 +288,7 @@ def heartbeat_deployment(registry: Registry, deployment_id: str, worker_id: str)
             .where(
                 Deployment.id == deployment_id,
                 Deployment.worker_id == worker_id,
-                Deployment.status.in_(ACTIVE),
+                Deployment.status.in_(ACTIVE_DEPLOYMENT_STATUSES),
             )
             .values(heartbeat_at=utcnow())
         )
@@ -305,7 +305,7 @@ def cancel_deployment(registry: Registry, deployment_id: str, actor: str) -> Dep
     with registry.sessions.begin() as session:
         row = session.get(Deployment, deployment_id, with_for_update=True)
         assert row is not None
-        if row.status not in ACTIVE:
+        if row.status not in ACTIVE_DEPLOYMENT_STATUSES:
             raise Conflict(f"Deployment {deployment_id} already {row.status}; nothing to cancel.")
         if row.status == "applying":
             raise Conflict(
@@ -339,7 +339,7 @@ def recover_stale_deployments(
     """
     cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
     stale = select(Deployment).where(
-        Deployment.status.in_(ACTIVE),
+        Deployment.status.in_(ACTIVE_DEPLOYMENT_STATUSES),
         or_(Deployment.status != "pending", Deployment.worker_id.is_not(None)),
         or_(Deployment.heartbeat_at.is_(None), Deployment.heartbeat_at < cutoff),
     )
@@ -351,7 +351,7 @@ def recover_worker_deployments(
 ) -> list[DeploymentRecord]:
     """The deployment a worker known to be gone was running: recovered at once, as if stale."""
     held = select(Deployment).where(
-        Deployment.status.in_(ACTIVE), Deployment.worker_id == worker_id
+        Deployment.status.in_(ACTIVE_DEPLOYMENT_STATUSES), Deployment.worker_id == worker_id
     )
     return _recover_deployments(registry, held, what_happened)
 

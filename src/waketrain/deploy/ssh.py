@@ -228,10 +228,8 @@ def public_line(key: asyncssh.SSHKey) -> str:
     return key.export_public_key("openssh").decode().strip()
 
 
-async def pin_host_key(host: str, port: int, known_hosts: Path) -> str:
-    """Fetch the board's host key and append it to known_hosts; returns its fingerprint."""
-    key = await fetch_host_key(host, port)
+def append_known_host(known_hosts: Path, host: str, port: int, key: asyncssh.SSHKey) -> None:
+    """Trust `key` for the host and port in a known_hosts file."""
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     with known_hosts.open("a") as f:
         f.write(f"{host_pattern(host, port)} {public_line(key)}\n")
-    return str(key.get_fingerprint())

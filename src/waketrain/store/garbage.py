@@ -19,12 +19,10 @@ from sqlalchemy import select
 
 from waketrain.store.captures import expire_captures
 from waketrain.store.errors import InvalidInput
-from waketrain.store.models import Deployment
+from waketrain.store.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment
 from waketrain.store.registry import Registry
 
 TRASH_PREFIX = ".trash-"
-# deploy.service.ACTIVE: the store sits below deploy in the layering, so it is named here too.
-ACTIVE_DEPLOYMENT_STATUSES = ("pending", "transferring", "applying")
 BUNDLE_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<model_id>.+)\.tar\.gz$")
 
 

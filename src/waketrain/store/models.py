@@ -155,6 +155,10 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime]
 
 
+# A deployment still under way: the board may be receiving or applying it.
+ACTIVE_DEPLOYMENT_STATUSES = ("pending", "transferring", "applying")
+
+
 class Deployment(Base):
     """One attempt to ship a job's model to the board and apply it there."""
 
