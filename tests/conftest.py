@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.postgres import PostgresServer
 from waketrain.settings import Settings
 from waketrain.store import datasets
 from waketrain.store.clips import ClipMetadata, import_directory, import_files
@@ -77,6 +78,28 @@ def running(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; each test that wants it gets its own database."""
+    server = PostgresServer(port=free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """The registry's database, once each way: None is the SQLite file in the data dir."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+def db_env(db_url: str | None) -> dict[str, str]:
+    """The environment that points a `waketrain` process at `db_url`."""
+    return {"WAKETRAIN_DB_URL": db_url} if db_url else {}
 
 
 @dataclass

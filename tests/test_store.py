@@ -24,36 +24,44 @@ from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    registry = Registry.open(Settings(data_dir=tmp_path))
+def test_migrations_match_the_models(tmp_path: Path, db_url: str | None) -> None:
+    registry = Registry.open(Settings(data_dir=tmp_path, db_url=db_url))
     with registry.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+    registry.close()
 
 
-def test_first_start_creates_the_layout_wal_database_admin_and_default_dataset(
-    tmp_path: Path,
+def test_first_start_creates_the_layout_database_admin_and_default_dataset(
+    tmp_path: Path, db_url: str | None
 ) -> None:
-    started = start_registry(Settings(data_dir=tmp_path / "data", admin_password=None))
+    settings = Settings(data_dir=tmp_path / "data", admin_password=None, db_url=db_url)
+    started = start_registry(settings)
     root = tmp_path / "data"
     for folder in ("datasets", "jobs", "scratch", "transfers", "models"):
         assert (root / folder).is_dir()
     assert started.generated_admin_password and len(started.generated_admin_password) >= 12
-    with started.registry.engine.connect() as connection:
-        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    if db_url is None:  # SQLite in WAL mode: readers never wait for the writer
+        with started.registry.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    else:
+        assert started.registry.engine.dialect.name == "postgresql"
     metrics = json.loads((root / "datasets" / "tars-default" / "metrics.json").read_text())
     assert metrics["phrase"] == "hey tars" and metrics["ready_to_train"] is False
     labels = json.loads((root / "datasets" / "tars-default" / "labels.json").read_text())
     assert labels["clips"] == {}
     # A second start keeps the admin password and everything else.
-    again = start_registry(Settings(data_dir=root))
+    started.registry.close()
+    again = start_registry(settings.model_copy(update={"admin_password": None}))
     assert again.generated_admin_password is None
+    again.registry.close()
 
 
 def test_importing_files_reports_each_refusal_and_the_projections_list_every_clip_stored(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str | None
 ) -> None:
-    registry = start_registry(Settings(data_dir=tmp_path / "data", admin_password="x")).registry
+    settings = Settings(data_dir=tmp_path / "data", admin_password="x", db_url=db_url)
+    registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "t")
     good = sorted(shared("wake/computer").glob("*.flac"))[:3]
     text_file = tmp_path / "notes.wav"
@@ -72,12 +80,14 @@ def test_importing_files_reports_each_refusal_and_the_projections_list_every_cli
     labels = json.loads(labels_path.read_text())["clips"]
     assert set(labels) == {c.id for c in report.imported}
     assert labels_path.stat().st_mtime_ns > before
+    registry.close()
 
 
 def test_concurrent_adds_share_projection_rewrites_and_each_returns_with_its_clip_listed(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str | None
 ) -> None:
-    registry = start_registry(Settings(data_dir=tmp_path / "data", admin_password="x")).registry
+    settings = Settings(data_dir=tmp_path / "data", admin_password="x", db_url=db_url)
+    registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="busy", phrase="computer"), "t")
     labels_path = tmp_path / "data" / "datasets" / "busy" / "labels.json"
     files = sorted(shared("wake/view_glass").glob("*.flac"))[:16]
@@ -95,10 +105,14 @@ def test_concurrent_adds_share_projection_rewrites_and_each_returns_with_its_cli
     for clip_id, listed in results:
         assert clip_id in listed
     assert set(json.loads(labels_path.read_text())["clips"]) == {i for i, _ in results}
+    registry.close()
 
 
-def test_a_clip_and_what_is_committed_with_it_land_together_or_not_at_all(tmp_path: Path) -> None:
-    registry = start_registry(Settings(data_dir=tmp_path / "data", admin_password="x")).registry
+def test_a_clip_and_what_is_committed_with_it_land_together_or_not_at_all(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", admin_password="x", db_url=db_url)
+    registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="together", phrase="computer"), "t")
     audio = sorted(shared("wake/computer").glob("*.flac"))[0].read_bytes()
 
@@ -113,10 +127,13 @@ def test_a_clip_and_what_is_committed_with_it_land_together_or_not_at_all(tmp_pa
     with registry.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Clip)) == 0
         assert session.scalar(select(func.count()).where(Event.type == "clip.added")) == 0
+    registry.close()
 
 
-def test_the_event_log_gives_the_newest_events_of_some_types_newest_first(tmp_path: Path) -> None:
-    registry = Registry.open(Settings(data_dir=tmp_path))
+def test_the_event_log_gives_the_newest_events_of_some_types_newest_first(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    registry = Registry.open(Settings(data_dir=tmp_path, db_url=db_url))
     with registry.sessions.begin() as session:
         for n, type_ in enumerate(["job.progress", "job.succeeded", "job.failed", "job.succeeded"]):
             record_event(session, type_, {"n": n})
@@ -126,3 +143,4 @@ def test_the_event_log_gives_the_newest_events_of_some_types_newest_first(tmp_pa
     oldest = events_after(registry, 0, 2, outcomes)
     assert [e.payload["n"] for e in oldest] == [1, 2]
     assert [e.payload["n"] for e in events_after(registry, newest[0].id - 1)] == [3]
+    registry.close()
