@@ -31,11 +31,14 @@ $(UI_BUILT): web/node_modules/.package-lock.json $(UI_SOURCES)
 ui: $(UI_BUILT)
 
 # The real parts tests start: headless Chromium for tests/e2e (Playwright downloads no
-# browser), OpenSSH's server as the board, shellcheck for the board's script, Mosquitto.
+# browser), OpenSSH's server as the board, shellcheck for the board's script, Mosquitto,
+# and PostgreSQL's server (Debian keeps it in /usr/lib/postgresql/<version>/bin).
 TEST_TOOLS := $(CHROMIUM):chromium /usr/sbin/sshd:openssh-server /usr/bin/shellcheck:shellcheck \
-	/usr/sbin/mosquitto:mosquitto
+	/usr/sbin/mosquitto:mosquitto /usr/bin/pg_dump:postgresql-client
 test-tools:
-	@missing="$$(for t in $(TEST_TOOLS); do [ -x "$${t%%:*}" ] || echo "$${t#*:}"; done)"; \
+	@missing="$$(for t in $(TEST_TOOLS); do [ -x "$${t%%:*}" ] || echo "$${t#*:}"; done; \
+		command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		echo postgresql)"; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq $$missing >/dev/null; } || \
 		{ echo "missing: $$missing (apt-get install them as root)"; exit 1; }

@@ -72,7 +72,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def board_token(service: Service, dataset: str = DATASET, *extra: str) -> str:
-    result = run_cli(service.data_dir, "token", "create", "--captures-for", dataset, *extra)
+    args = ("token", "create", "--captures-for", dataset, *extra)
+    result = run_cli(service.data_dir, *args, env=service.env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import soundfile as sf
 
-from tests.conftest import Service, clip_files, create_dataset, shared, upload
+from tests.conftest import Service, clip_files, create_dataset, db_env, shared, upload
 from tests.test_captures import DATASET, board_token, capture_files
 from tests.test_captures import upload as push
 
@@ -56,8 +56,8 @@ def start_half_sent_upload(service: Service, token: str, content: bytes) -> sock
     return sock
 
 
-def test_kill_during_uploads_then_restart_is_consistent(tmp_path: Path) -> None:
-    service = Service(tmp_path / "registry").start()
+def test_kill_during_uploads_then_restart_is_consistent(tmp_path: Path, db_url: str | None) -> None:
+    service = Service(tmp_path / "registry", env=db_env(db_url)).start()
     files = sorted(shared("wake/computer").glob("*.flac"))[:60]
     acknowledged: list[str] = []
     with service.client() as api:
@@ -86,7 +86,7 @@ def test_kill_during_uploads_then_restart_is_consistent(tmp_path: Path) -> None:
         half.close()
     assert 12 <= len(acknowledged) < len(files)
 
-    restarted = Service(service.data_dir).start()
+    restarted = Service(service.data_dir, env=service.env).start()
     try:
         in_db, on_disk, in_labels = registry_state(restarted, "crash")
         assert all(name.endswith(".wav") and not name.startswith(".") for name in on_disk)
@@ -99,9 +99,11 @@ def test_kill_during_uploads_then_restart_is_consistent(tmp_path: Path) -> None:
         restarted.stop()
 
 
-def test_restart_removes_leftovers_of_an_interrupted_write(tmp_path: Path) -> None:
+def test_restart_removes_leftovers_of_an_interrupted_write(
+    tmp_path: Path, db_url: str | None
+) -> None:
     """The two crash windows of an upload: mid-write (temp file) and before the commit."""
-    service = Service(tmp_path / "registry").start()
+    service = Service(tmp_path / "registry", env=db_env(db_url)).start()
     with service.client() as api:
         create_dataset(api, "leftovers")
         path = sorted(shared("wake/computer").glob("*.flac"))[0]
@@ -116,7 +118,7 @@ def test_restart_removes_leftovers_of_an_interrupted_write(tmp_path: Path) -> No
     labels = service.data_dir / "datasets" / "leftovers" / "labels.json"
     labels.write_text("{ half a json")  # an editor or a crash mangled the projection
 
-    restarted = Service(service.data_dir).start()
+    restarted = Service(service.data_dir, env=service.env).start()
     try:
         in_db, on_disk, in_labels = registry_state(restarted, "leftovers")
         assert in_db == in_labels == {kept} and on_disk == {f"{kept}.wav"}
@@ -124,11 +126,13 @@ def test_restart_removes_leftovers_of_an_interrupted_write(tmp_path: Path) -> No
         restarted.stop()
 
 
-def test_a_kill_during_capture_pushes_leaves_no_stray_file(tmp_path: Path) -> None:
+def test_a_kill_during_capture_pushes_leaves_no_stray_file(
+    tmp_path: Path, db_url: str | None
+) -> None:
     """Captures pushed by the board while the server dies: after restart every capture file
     has its row, and a file the board was never told about (or a half-written one) is gone;
     the board pushes those again."""
-    service = Service(tmp_path / "registry", args=("--no-worker",)).start()
+    service = Service(tmp_path / "registry", args=("--no-worker",), env=db_env(db_url)).start()
     token = board_token(service)
     pushes = [capture_files(clip=i) for i in range(40)]
     acknowledged: list[str] = []
@@ -157,7 +161,7 @@ def test_a_kill_during_capture_pushes_leaves_no_stray_file(tmp_path: Path) -> No
     (captures / ".tmp-half.wav").write_bytes(pushes[0][0][:500])  # killed mid-write
     never_told = captures / f"{pushes[-1][2]}.wav"
     never_told.write_bytes(pushes[-1][0])  # killed after the write, before the commit
-    restarted = Service(service.data_dir, args=("--no-worker",)).start()
+    restarted = Service(service.data_dir, args=("--no-worker",), env=service.env).start()
     try:
         with restarted.client() as api:
             rows = api.get(f"/datasets/{DATASET}/captures", params={"limit": 500}).json()

@@ -45,9 +45,10 @@ WORKER_ENV = {
 }
 
 
-def training_registry(root: Path) -> Path:
+def training_registry(root: Path, db_url: str | None = None) -> Path:
     """A registry with a small real dataset, imported and analyzed before the service starts."""
-    registry = start_registry(Settings(data_dir=root, admin_password=ADMIN_PASSWORD)).registry
+    settings = Settings(data_dir=root, admin_password=ADMIN_PASSWORD, db_url=db_url)
+    registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
     for label, folder, n in (("positive", "wake/computer", 60), ("negative", "wake/snowboy", 45)):
         files = sorted(shared(folder).glob("*.flac"))[:n]
@@ -296,9 +297,10 @@ def wait_for_health(service: Service, status: str, timeout: float = 60) -> dict[
 
 
 def test_a_dead_workers_job_and_deployment_are_recovered_and_no_one_elses(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str | None
 ) -> None:
-    registry = start_registry(Settings(data_dir=tmp_path, admin_password="x")).registry
+    settings = Settings(data_dir=tmp_path, admin_password="x", db_url=db_url)
+    registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="held", phrase="computer"), "t")
     dead, alive = "host:101", "host:102"
     jobs = {worker: str(uuid.uuid4()) for worker in (dead, alive)}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
@@ -143,4 +146,44 @@ def test_the_event_log_gives_the_newest_events_of_some_types_newest_first(
     oldest = events_after(registry, 0, 2, outcomes)
     assert [e.payload["n"] for e in oldest] == [1, 2]
     assert [e.payload["n"] for e in events_after(registry, newest[0].id - 1)] == [3]
+    registry.close()
+
+
+def test_a_feed_reading_after_its_last_id_misses_no_event_of_concurrent_writers(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """Writers whose transactions commit out of the order they started in: a reader that
+    only ever asks for events after the last id it saw still gets every one of them."""
+    registry = Registry.open(Settings(data_dir=tmp_path, db_url=db_url))
+    writers, per_writer = 6, 15
+    done = threading.Event()
+
+    def write(writer: int) -> None:
+        rng = random.Random(writer)
+        for n in range(per_writer):
+            with registry.sessions.begin() as session:
+                record_event(session, "test.event", {"writer": writer, "n": n})
+                session.flush()  # the id is taken here ...
+                time.sleep(rng.uniform(0, 0.02))  # ... and the commit comes later
+
+    seen: list[int] = []
+
+    def read() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            for event in events_after(registry, last):
+                seen.append(event.id)
+                last = event.id
+            if finished:
+                return
+            time.sleep(0.001)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(write, range(writers)))
+    done.set()
+    reader.join()
+    assert len(seen) == writers * per_writer == len(set(seen))
     registry.close()

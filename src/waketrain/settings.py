@@ -27,7 +27,15 @@ class Settings(BaseSettings):
     )
     db_url: str | None = Field(
         default=None,
-        description="SQLAlchemy database URL; default: SQLite file waketrain.db in the data dir.",
+        description="SQLAlchemy database URL; default: SQLite file waketrain.db in the data dir. "
+        "PostgreSQL (postgresql+psycopg://user:password@host/db) lets workers on several hosts "
+        "share the registry.",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Cache of synthetic speech, augmented audio and embeddings (safe to "
+        "delete); default: scratch/ in the data dir. A worker on another host keeps it on "
+        "its own disk.",
     )
     host: str = Field(default="127.0.0.1", description="Address `waketrain serve` binds to.")
     port: int = Field(default=8000, description="Port `waketrain serve` listens on.")

@@ -22,6 +22,7 @@ from waketrain.deploy.boards import ENV_BOARD_ID, board_target
 from waketrain.deploy.bundle import build_bundle, load_bundle
 from waketrain.deploy.ssh import APPLIED, REFUSED, ROLLED_BACK, DeployFailed, ship
 from waketrain.jobs.queue import current_job_id, get_job
+from waketrain.store.db import skip_rows_held_elsewhere
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
@@ -261,9 +262,9 @@ def claim_next_deployment(registry: Registry, worker_id: str) -> DeploymentRecor
     waiting = (Deployment.status == "pending", Deployment.worker_id.is_(None))
     with registry.sessions.begin() as session:
         candidates = select(Deployment.id).where(*waiting).order_by(Deployment.created_at)
-        if registry.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        deployment_id = session.scalars(candidates.limit(1)).first()
+        deployment_id = session.scalars(
+            skip_rows_held_elsewhere(candidates.limit(1), session)
+        ).first()
         if deployment_id is None:
             return None
         claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -362,7 +363,7 @@ def _recover_deployments(
     """Queue each deployment again once, then fail it (or cancel it, if asked), saying why."""
     recovered = []
     with registry.sessions.begin() as session:
-        for row in session.scalars(orphaned).all():
+        for row in session.scalars(skip_rows_held_elsewhere(orphaned, session)).all():
             lost = (
                 f"worker {row.worker_id or 'in the service'} {what_happened} while {row.status} "
                 f"(run {row.runs})"

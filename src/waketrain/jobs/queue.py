@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import CursorResult, Select, select, update
 
 from waketrain.store.artifacts import record_current
+from waketrain.store.db import skip_rows_held_elsewhere
 from waketrain.store.errors import Conflict, InvalidInput, NotFound
 from waketrain.store.events import record_audit, record_event
 from waketrain.store.files import file_lock
@@ -179,9 +180,7 @@ def claim_next_job(registry: Registry, worker_id: str) -> JobRecord | None:
     """Take the oldest queued job; one conditional UPDATE makes sure only one worker gets it."""
     with registry.sessions.begin() as session:
         candidates = select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
-        if registry.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        job_id = session.scalars(candidates.limit(1)).first()
+        job_id = session.scalars(skip_rows_held_elsewhere(candidates.limit(1), session)).first()
         if job_id is None:
             return None
         claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -290,7 +289,7 @@ def _recover_jobs(registry: Registry, orphaned: Select[Job], what_happened: str)
     """Requeue each job once, then fail it (or cancel it, if asked), saying what happened."""
     recovered = []
     with registry.sessions.begin() as session:
-        for job in session.scalars(orphaned).all():
+        for job in session.scalars(skip_rows_held_elsewhere(orphaned, session)).all():
             lost = f"worker {job.worker_id} {what_happened} (attempt {job.attempt})"
             if job.attempt < MAX_ATTEMPTS and not job.cancel_requested:
                 job.status, job.worker_id, job.stage, job.progress = "queued", None, None, 0.0

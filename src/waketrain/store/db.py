@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -30,6 +30,18 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+T = TypeVar("T")
+
+
+def skip_rows_held_elsewhere(query: Select[T], session: Session) -> Select[T]:
+    """`query`, locking the rows it returns and passing over rows another transaction has
+    locked: on PostgreSQL, workers on several hosts claim or recover each row once. SQLite
+    has one writer at a time and no row locks."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

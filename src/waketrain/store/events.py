@@ -14,6 +14,12 @@ from waketrain.store.db import MAX_SQL_INTEGER
 from waketrain.store.models import AuditEntry, Event
 from waketrain.store.registry import Registry
 
+# PostgreSQL numbers an event when it is inserted, not when it commits: a feed reading "after
+# id N" would pass over an id whose transaction commits after a higher one. Event writers
+# take turns on this transaction-scoped lock (held until commit), so ids appear in order.
+# SQLite needs none: it has one writer at a time.
+EVENT_ORDER_LOCK = 0x77616B65
+
 
 class EventRecord(BaseModel):
     id: int
@@ -37,6 +43,8 @@ def record_event(
     session: Session, type_: str, payload: dict[str, Any], dataset_id: str | None = None
 ) -> None:
     """Add an event to the caller's transaction, so it commits with the change it describes."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
     session.add(Event(type=type_, dataset_id=dataset_id, payload=payload))
 
 

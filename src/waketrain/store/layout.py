@@ -24,6 +24,7 @@ def validate_dataset_id(dataset_id: str) -> str:
 @dataclass(frozen=True)
 class Layout:
     root: Path
+    scratch_dir: Path | None = None  # elsewhere than root/scratch (a worker's local disk)
 
     @property
     def datasets(self) -> Path:
@@ -35,7 +36,7 @@ class Layout:
 
     @property
     def scratch(self) -> Path:
-        return self.root / "scratch"
+        return self.scratch_dir or self.root / "scratch"
 
     @property
     def transfers(self) -> Path:

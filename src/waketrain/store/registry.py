@@ -30,7 +30,8 @@ class Registry:
     def open(cls, settings: Settings) -> Registry:
         """Create the folders, hold the registry against a restore until `close`, connect,
         and apply pending migrations."""
-        layout = Layout(settings.data_dir.resolve())
+        scratch = settings.scratch_dir.resolve() if settings.scratch_dir else None
+        layout = Layout(settings.data_dir.resolve(), scratch)
         layout.create()
         hold = hold_shared(layout.locks)
         try:
