@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +18,11 @@ from typing import Any
 import pytest
 from alembic import command
 from pydantic import ValidationError
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 
-from tests.conftest import ADMIN_PASSWORD, Service, run_cli, shared, upload
+from tests.conftest import ADMIN_PASSWORD, Service, db_env, run_cli, shared, upload
 from tests.conftest import create_dataset as create_dataset_over_http
+from tests.postgres import PostgresServer, postgres_bin
 from waketrain.audio.decode import ClipLimits, decode_upload, encode_clip
 from waketrain.deploy.bundle import build_bundle
 from waketrain.jobs import queue
@@ -51,6 +53,7 @@ from waketrain.store.models import (
     User,
     utcnow,
 )
+from waketrain.store.pg_client import libpq_url
 from waketrain.store.registry import Registry
 from waketrain.store.restore import read_backup_manifest, restore_registry
 from waketrain.store.startup import start_registry
@@ -105,12 +108,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def make_live(root: Path, db_url: str | None) -> Live:
     """Clips with a review edit and a discard, a trained and blessed job, a bundle, a host key."""
-    root = tmp_path_factory.mktemp("live")
     settings = Settings(
-        data_dir=root, admin_password=ADMIN_PASSWORD, min_positive_clips=10, min_negative_clips=10
+        data_dir=root,
+        db_url=db_url,
+        admin_password=ADMIN_PASSWORD,
+        min_positive_clips=10,
+        min_negative_clips=10,
     )
     registry = start_registry(settings).registry
     create_dataset(registry, DatasetCreate(id="computer", phrase="computer"), "test")
@@ -135,13 +140,41 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     (root / "known_hosts").write_text(KNOWN_HOSTS)
     room = sorted(shared("speech/not_wake_words").glob("*.flac"))[:3]
     NegativeBank(registry.layout).add(room, "room-tars-pi", "room")
-    yield Live(registry, job.id, stale, fresh)
-    registry.close()
+    return Live(registry, job.id, stale, fresh)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The registry on SQLite, in its data dir."""
+    made = make_live(tmp_path_factory.mktemp("live"), None)
+    yield made
+    made.registry.close()
+
+
+@pytest.fixture(scope="module")
+def pg_live(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Live]:
+    """The same registry on PostgreSQL."""
+    made = make_live(tmp_path_factory.mktemp("pg-live"), postgres.create_database())
+    yield made
+    made.registry.close()
 
 
 @pytest.fixture(scope="module")
 def backup_dir(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return backup_registry(live.registry.settings, tmp_path_factory.mktemp("backups") / "b1").path
+
+
+@pytest.fixture(scope="module")
+def pg_backup_dir(pg_live: Live, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    destination = tmp_path_factory.mktemp("pg-backups") / "b1"
+    return backup_registry(pg_live.registry.settings, destination).path
+
+
+@pytest.fixture
+def backed_up(db_url: str | None, request: pytest.FixtureRequest) -> tuple[Live, Path]:
+    """The live registry and its backup on `db_url`'s engine."""
+    names = ("live", "backup_dir") if db_url is None else ("pg_live", "pg_backup_dir")
+    return request.getfixturevalue(names[0]), request.getfixturevalue(names[1])
 
 
 def test_worker_cleans_stale_scratch_between_jobs(live: Live) -> None:
@@ -150,22 +183,26 @@ def test_worker_cleans_stale_scratch_between_jobs(live: Live) -> None:
 
 
 def test_backup_restores_clips_labels_jobs_audit_and_current_model(
-    live: Live, backup_dir: Path, tmp_path: Path
+    backed_up: tuple[Live, Path], db_url: str | None, tmp_path: Path
 ) -> None:
+    """Restored into a new data dir, and for PostgreSQL into a new database."""
+    live, backup_dir = backed_up
     manifest = read_backup_manifest(backup_dir)
+    database = "waketrain.db" if db_url is None else "waketrain.pgdump"
+    assert manifest.database.file == database
+    assert manifest.database.engine == ("sqlite" if db_url is None else "postgresql")
     assert manifest.counts["clips"] == len(table_rows(live.registry, Clip)) > 28
     assert manifest.current_model is not None and manifest.current_model.job_id == live.job_id
     assert manifest.missing_files == []
     # scratch/ is a cache and transfers/ is opt-in; a finished backup leaves no staging folder.
     assert sorted(p.name for p in backup_dir.iterdir()) == [
-        "artifacts.json", "backup.json", "datasets", "jobs", "known_hosts", "negatives",
-        "waketrain.db",
+        "artifacts.json", "backup.json", "datasets", "jobs", "known_hosts", "negatives", database,
     ]  # fmt: skip
     assert [p.name for p in backup_dir.parent.iterdir()] == ["b1"]
 
     target = tmp_path / "restored"
     # The same training minimums, so that metrics.json comes out the same.
-    settings = live.registry.settings.model_copy(update={"data_dir": target})
+    settings = live.registry.settings.model_copy(update={"data_dir": target, "db_url": db_url})
     report = restore_registry(backup_dir, settings)
     assert report.replaced_dir is None and report.missing_clip_files == []
     assert not report.migrated and report.schema_revision == manifest.schema_revision
@@ -203,6 +240,7 @@ def test_backup_restores_clips_labels_jobs_audit_and_current_model(
             assert (target / relative).read_bytes() == (live.root / relative).read_bytes()
     assert [p for p in (target / "scratch").rglob("*") if p.is_file()] == []
     assert list((target / "transfers").iterdir()) == []
+    assert not (target / "waketrain.pgdump").exists()  # PostgreSQL's is in the database
 
 
 def test_backup_with_transfers_keeps_each_bundle_with_its_checksum(
@@ -224,13 +262,15 @@ def canonical_recordings(count: int) -> list[bytes]:
     return [encode_clip(decode_upload(p.read_bytes(), limits).samples) for p in paths]
 
 
-def test_backup_taken_during_uploads_restores_a_consistent_registry(tmp_path: Path) -> None:
+def test_backup_taken_during_uploads_restores_a_consistent_registry(
+    tmp_path: Path, db_url: str | None, request: pytest.FixtureRequest
+) -> None:
     data = tmp_path / "served"
     recordings = canonical_recordings(400)
     uploaded: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
-    service = Service(data, args=("--no-worker",)).start()
+    service = Service(data, args=("--no-worker",), env=db_env(db_url)).start()
 
     def keep_uploading() -> None:
         with service.client() as client:
@@ -250,7 +290,7 @@ def test_backup_taken_during_uploads_restores_a_consistent_registry(tmp_path: Pa
         uploader.start()
         wait_until(lambda: len(uploaded) >= 10)
         before = len(uploaded)
-        backed_up = run_cli(data, "backup", "--to", str(tmp_path / "backup"))
+        backed_up = run_cli(data, "backup", "--to", str(tmp_path / "backup"), env=db_env(db_url))
         after = len(uploaded)
         wait_until(lambda: len(uploaded) >= after + 5)  # and the service kept taking uploads
     finally:
@@ -262,8 +302,11 @@ def test_backup_taken_during_uploads_restores_a_consistent_registry(tmp_path: Pa
     assert backed_up.returncode == 0, backed_up.stderr
     assert before < after, "no upload landed while the backup ran"
 
-    restore_registry(tmp_path / "backup", Settings(data_dir=tmp_path / "restored"))
-    registry = Registry.open(Settings(data_dir=tmp_path / "restored"))
+    # PostgreSQL: into another database.
+    target_url = request.getfixturevalue("postgres").create_database() if db_url else None
+    restored = Settings(data_dir=tmp_path / "restored", db_url=target_url)
+    restore_registry(tmp_path / "backup", restored)
+    registry = Registry.open(restored)
     try:
         rows = table_rows(registry, Clip)
         audit = [r for r in table_rows(registry, AuditEntry) if r["action"] == "upload"]
@@ -369,6 +412,7 @@ def test_an_older_backup_is_migrated_on_restore(backup_dir: Path, tmp_path: Path
     head = manifest["schema_revision"]
     manifest["schema_revision"] = "0003"
     manifest["database"].update(sha256=sha256(database), bytes=database.stat().st_size)
+    del manifest["database"]["engine"]  # as written before backups knew PostgreSQL
     (older / "backup.json").write_text(json.dumps(manifest))
 
     report = restore_registry(older, Settings(data_dir=tmp_path / "data"))
@@ -381,14 +425,152 @@ def test_an_older_backup_is_migrated_on_restore(backup_dir: Path, tmp_path: Path
         registry.close()
 
 
+def database_with_dataset(postgres: PostgresServer, data_dir: Path, dataset_id: str) -> str:
+    """A new PostgreSQL database holding a registry with one dataset; its URL."""
+    url = postgres.create_database()
+    registry = Registry.open(Settings(data_dir=data_dir, db_url=url))
+    try:
+        create_dataset(registry, DatasetCreate(id=dataset_id, phrase="kitchen"), "test")
+    finally:
+        registry.close()
+    return url
+
+
+def dataset_ids(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(select(Dataset.id).order_by(Dataset.id)))
+    finally:
+        engine.dispose()
+
+
+def test_restore_over_a_postgresql_database_that_is_not_empty_needs_force_and_dumps_it_first(
+    postgres: PostgresServer, pg_backup_dir: Path, tmp_path: Path
+) -> None:
+    target_url = database_with_dataset(postgres, tmp_path / "elsewhere", "kitchen")
+    data = tmp_path / "data"  # an empty data dir: the database alone is in the way
+    with pytest.raises(BackupError, match=r"is not empty .*--force"):
+        restore_registry(pg_backup_dir, Settings(data_dir=data, db_url=target_url))
+    refused = run_cli(data, "restore", str(pg_backup_dir), env=db_env(target_url))
+    assert refused.returncode == 1 and "--force" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert dataset_ids(target_url) == ["kitchen"]
+    assert not list(data.glob("pre-restore-*"))
+
+    data.mkdir(exist_ok=True)
+    (data / "notes.txt").write_text("mine")
+    forced = run_cli(data, "restore", str(pg_backup_dir), "--force", env=db_env(target_url))
+    assert forced.returncode == 0, forced.stderr
+    assert dataset_ids(target_url) == ["computer", "tars-default"]  # the backup's
+    (aside,) = data.glob("pre-restore-*")
+    assert f"the previous contents are in {aside}" in forced.stdout
+    assert sorted(p.name for p in aside.iterdir()) == ["notes.txt", "waketrain.pgdump"]
+    assert not (data / "waketrain.pgdump").exists()
+    # The dump holds the replaced database: restored elsewhere, there is the kitchen again.
+    elsewhere = postgres.create_database()
+    pg_restore = [postgres_bin("pg_restore"), "--no-owner", "--exit-on-error"]
+    libpq_url = elsewhere.replace("+psycopg", "")
+    subprocess.run([*pg_restore, "-d", libpq_url, str(aside / "waketrain.pgdump")], check=True)
+    assert dataset_ids(elsewhere) == ["kitchen"]
+
+
+def test_an_older_postgresql_backup_replaces_an_upgraded_database_and_is_migrated(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """pg_restore --clean drops only the backup's tables: the newer ones must go first."""
+    source_url = database_with_dataset(postgres, tmp_path / "old", "old")
+    engine = create_engine(source_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")  # as a registry before deployments existed
+    engine.dispose()
+    older = backup_registry(Settings(data_dir=tmp_path / "old", db_url=source_url), tmp_path / "b")
+    assert older.manifest.schema_revision == "0003"
+    assert "deployments" not in older.manifest.counts
+
+    target_url = database_with_dataset(postgres, tmp_path / "elsewhere", "kitchen")
+    settings = Settings(data_dir=tmp_path / "data", db_url=target_url)
+    report = restore_registry(older.path, settings, force=True)
+    assert report.migrated and report.schema_revision != "0003"
+    assert report.replaced_dir is not None
+    assert (report.replaced_dir / "waketrain.pgdump").is_file()
+    registry = Registry.open(settings)
+    try:
+        assert [row["id"] for row in table_rows(registry, Dataset)] == ["old"]
+        assert table_rows(registry, Deployment) == []
+    finally:
+        registry.close()
+
+
+def test_a_damaged_postgresql_dump_is_refused_and_the_database_left_alone(
+    postgres: PostgresServer, pg_backup_dir: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(pg_backup_dir, damaged)
+    dump = damaged / "waketrain.pgdump"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    target_url = database_with_dataset(postgres, tmp_path / "elsewhere", "kitchen")
+    target = tmp_path / "data"
+    settings = Settings(data_dir=target, db_url=target_url)
+    with pytest.raises(BackupError, match=r"waketrain\.pgdump does not match the sha256"):
+        restore_registry(damaged, settings, force=True)
+    assert dataset_ids(target_url) == ["kitchen"]
+    assert not target.exists()
+
+    # Cut short, with its sha256 to match: pg_restore fails midway, in one transaction.
+    whole = (pg_backup_dir / "waketrain.pgdump").read_bytes()
+    dump.write_bytes(whole[: len(whole) // 2])
+    manifest = json.loads((damaged / "backup.json").read_text())
+    manifest["database"].update(sha256=sha256(dump), bytes=dump.stat().st_size)
+    (damaged / "backup.json").write_text(json.dumps(manifest))
+    with pytest.raises(BackupError, match="pg_restore failed") as refused:
+        restore_registry(damaged, settings, force=True)
+    assert "The database is as it was" in str(refused.value)
+    assert dataset_ids(target_url) == ["kitchen"]
+    # Left behind: the dump of the database as it was, in the folder the message names.
+    (aside,) = target.iterdir()
+    assert f"a dump of what it held is in {aside}" in str(refused.value)
+    assert [p.name for p in aside.iterdir()] == ["waketrain.pgdump"]
+
+
+def test_a_backup_is_restored_only_into_the_engine_it_was_taken_from(
+    postgres: PostgresServer, backup_dir: Path, pg_backup_dir: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "data"
+    target_url = postgres.create_database()
+    refused = run_cli(target, "restore", str(backup_dir), env=db_env(target_url))
+    assert refused.returncode == 1, refused.stderr
+    assert "holds a SQLite database (waketrain.db)" in refused.stderr
+    assert "this registry's database is PostgreSQL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with pytest.raises(BackupError, match=r"holds a PostgreSQL database .* is SQLite"):
+        restore_registry(pg_backup_dir, Settings(data_dir=target))
+    assert not target.exists()
+    engine = create_engine(target_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+def test_pg_dump_and_pg_restore_get_the_password_in_their_environment() -> None:
+    url = "postgresql+psycopg://wt:s%40cret@db.example:5433/waketrain?sslmode=require"
+    assert libpq_url(url) == ("postgresql://wt@db.example:5433/waketrain?sslmode=require", "s@cret")
+    assert libpq_url("postgresql+psycopg://wt@db.example/waketrain")[1] is None
+
+
 def test_refused_and_failed_backups_leave_nothing(
     live: Live, backup_dir: Path, tmp_path: Path
 ) -> None:
-    postgres = Settings(data_dir=tmp_path / "pg", db_url="postgresql://wt@127.0.0.1:1/wt")
-    with pytest.raises(BackupError, match="pg_dump"):
-        backup_registry(postgres, tmp_path / "b-pg")
-    with pytest.raises(BackupError, match="pg_dump"):
-        restore_registry(backup_dir, postgres)
+    unreachable = Settings(data_dir=live.root, db_url="postgresql+psycopg://wt@127.0.0.1:1/wt")
+    with pytest.raises(BackupError, match="nothing was kept"):
+        backup_registry(unreachable, tmp_path / "b-pg")
+    with pytest.raises(BackupError, match="holds a SQLite database"):
+        restore_registry(backup_dir, unreachable)
     with pytest.raises(BackupError, match="inside the registry"):
         backup_registry(live.registry.settings, live.root / "backups" / "b")
     busy = tmp_path / "busy"

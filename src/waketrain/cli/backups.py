@@ -40,11 +40,14 @@ def restore(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Replace a non-empty data dir (its contents are moved aside)."
+            "--force",
+            help="Replace a non-empty data dir or PostgreSQL database (their contents are "
+            "moved aside, the database as a pg_dump file).",
         ),
     ] = False,
 ) -> None:
-    """Restore a backup into WAKETRAIN_DATA_DIR; stop the service and workers first."""
+    """Restore a backup into WAKETRAIN_DATA_DIR (and the WAKETRAIN_DB_URL database, if set);
+    stop the service and workers first."""
     from waketrain.store.restore import restore_registry
 
     report = restore_registry(from_dir, load_settings(), force=force)

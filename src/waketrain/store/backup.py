@@ -1,13 +1,14 @@
 """Backups of the registry while the service runs (DESIGN: Storage, Security and operations).
 
-A backup is a folder: `waketrain.db`, an SQLite online-backup snapshot taken while the service
-keeps running; every file that snapshot refers to (clips, projections, job folders, lineage,
-known_hosts); and `backup.json`, which says what, when, from which schema, with checksums.
+A backup is a folder: a consistent copy of the database taken while the service keeps running
+(`waketrain.db`, an SQLite online backup, or `waketrain.pgdump`, pg_dump of a PostgreSQL
+snapshot; see database_copy); every file that copy refers to (clips, projections, job
+folders, lineage, known_hosts); and `backup.json`, which says what, when, from which schema
+and database engine, with checksums.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,15 +20,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import structlog
-from alembic.migration import MigrationContext
 from pydantic import BaseModel
-from sqlalchemy import create_engine, func, inspect, make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from waketrain import __version__
 from waketrain.settings import Settings
-from waketrain.store.db import make_engine
-from waketrain.store.errors import WaketrainError
+from waketrain.store.database_copy import (
+    DatabaseEngine,
+    copy_database,
+    database_engine,
+    sqlite_file,
+)
+from waketrain.store.errors import BackupError
 from waketrain.store.files import (
     TEMP_PREFIX,
     atomic_write_bytes,
@@ -37,21 +41,18 @@ from waketrain.store.files import (
     fsync_tree,
 )
 from waketrain.store.layout import Layout
-from waketrain.store.models import Base, Clip, Dataset
+from waketrain.store.pg_client import pg_program
 
 log = structlog.get_logger(__name__)
 
 MANIFEST_NAME = "backup.json"
-DATABASE_NAME = "waketrain.db"
 MANIFEST_FORMAT = 1
 
 
-class BackupError(WaketrainError):
-    """A backup or restore that cannot go ahead; the message says why and what to do."""
-
-
 class DatabaseCopy(BaseModel):
-    file: str
+    # Manifests written before PostgreSQL could be backed up have no engine: SQLite.
+    engine: DatabaseEngine = "sqlite"
+    file: str  # waketrain.db or waketrain.pgdump, as database_copy.DATABASE_FILES says
     bytes: int
     sha256: str
 
@@ -92,12 +93,8 @@ def backup_registry(
     snapshot may be absent, but no row in the copy lacks its file. The migrations are not
     run: a backup taken before an upgrade keeps the schema it had.
     """
-    database = sqlite_database_path(settings, "back up")
     layout = Layout(settings.data_dir.resolve())
-    if not database.is_file():
-        raise BackupError(
-            f"No registry database at {database}: check WAKETRAIN_DATA_DIR ({layout.root})."
-        )
+    _check_registry(settings, layout)
     destination = destination.resolve()
     if destination == layout.root or layout.root in destination.parents:
         raise BackupError(
@@ -122,7 +119,7 @@ def backup_registry(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    except (OSError, sqlite3.Error, SQLAlchemyError) as exc:
+    except (OSError, sqlite3.Error, SQLAlchemyError, BackupError) as exc:
         raise BackupError(f"Backup to {destination} failed and nothing was kept: {exc}") from exc
     log.info(
         "backup written",
@@ -134,6 +131,23 @@ def backup_registry(
     return BackupReport(destination, manifest)
 
 
+def _check_registry(settings: Settings, layout: Layout) -> None:
+    """Refuse a registry that is not there, or a missing pg_dump, before writing anything."""
+    if database_engine(settings.database_url) == "sqlite":
+        database = sqlite_file(settings.database_url)
+        if not database.is_file():
+            raise BackupError(
+                f"No registry database at {database}: check WAKETRAIN_DATA_DIR ({layout.root})."
+            )
+        return
+    if not layout.root.is_dir():
+        raise BackupError(
+            f"No registry at {layout.root}: check WAKETRAIN_DATA_DIR (the clips, jobs and "
+            "models live there, beside the PostgreSQL database)."
+        )
+    pg_program("pg_dump")
+
+
 def _write_backup(
     settings: Settings, layout: Layout, staging: Path, include_transfers: bool
 ) -> BackupManifest:
@@ -143,10 +157,8 @@ def _write_backup(
     artifacts_path = layout.root / "artifacts.json"
     artifacts = json.loads(artifacts_path.read_text()) if artifacts_path.is_file() else None
 
-    db_copy = staging / DATABASE_NAME
-    _snapshot_database(settings.database_url, db_copy)
+    db_copy, snapshot = copy_database(settings.database_url, staging)
     db_sha256, db_bytes = file_digest(db_copy)
-    snapshot = _read_snapshot(db_copy)
 
     files: dict[str, str] = {}
     missing: list[str] = []
@@ -207,7 +219,12 @@ def _write_backup(
         created_at=datetime.now(timezone.utc),
         waketrain_version=__version__,
         schema_revision=snapshot.revision,
-        database=DatabaseCopy(file=DATABASE_NAME, bytes=db_bytes, sha256=db_sha256),
+        database=DatabaseCopy(
+            engine=database_engine(settings.database_url),
+            file=db_copy.name,
+            bytes=db_bytes,
+            sha256=db_sha256,
+        ),
         counts=snapshot.counts,
         current_model=current,
         includes_transfers=include_transfers,
@@ -219,75 +236,6 @@ def _write_backup(
         staging / MANIFEST_NAME, (manifest.model_dump_json(indent=2) + "\n").encode()
     )
     return manifest
-
-
-def sqlite_database_path(settings: Settings, action: str) -> Path:
-    """The SQLite file of the registry; PostgreSQL is refused with what to do instead."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        raise BackupError(
-            f"Cannot {action} a {url.get_backend_name()} database: `waketrain backup` and "
-            "`restore` handle SQLite only. Back up PostgreSQL with pg_dump (and restore with "
-            f"pg_restore), and copy the registry's files ({settings.data_dir}: datasets/, "
-            "jobs/, negatives/, artifacts.json, known_hosts, models/current) with your file "
-            "backup tool."
-        )
-    return Path(url.database).resolve()
-
-
-def _snapshot_database(url: str, target: Path) -> None:
-    """SQLite's online backup of the live database into `target`, through the engine."""
-    engine = make_engine(url)
-    try:
-        raw = engine.raw_connection()
-        try:
-            source = raw.driver_connection
-            if not isinstance(source, sqlite3.Connection):
-                raise BackupError(f"The database driver of {url} is not Python's sqlite3.")
-            with contextlib.closing(sqlite3.connect(target)) as copy:
-                # One step (pages=-1): the copy is the database as of one read transaction,
-                # and in WAL mode the service keeps writing meanwhile.
-                source.backup(copy)
-                # A self-contained file, with no -wal beside it.
-                copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            raw.close()
-    finally:
-        engine.dispose()
-    with target.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    revision: str | None
-    counts: dict[str, int]
-    dataset_ids: list[str]
-    clips: list[tuple[str, str]]  # (dataset id, clip id)
-
-
-def _read_snapshot(db_copy: Path) -> _Snapshot:
-    """What the database copy holds, read with the models (the copy is always SQLite)."""
-    engine = create_engine(f"sqlite:///{db_copy}")
-    try:
-        with engine.connect() as connection:
-            revision = MigrationContext.configure(connection).get_current_revision()
-            present = set(inspect(connection).get_table_names())
-            counts = {
-                name: int(connection.execute(select(func.count()).select_from(table)).scalar_one())
-                for name, table in sorted(Base.metadata.tables.items())
-                if name in present
-            }
-            dataset_ids = list(connection.scalars(select(Dataset.id).order_by(Dataset.id)))
-            clips = [
-                (str(dataset_id), str(clip_id))
-                for dataset_id, clip_id in connection.execute(
-                    select(Clip.dataset_id, Clip.id).order_by(Clip.dataset_id, Clip.id)
-                )
-            ]
-    finally:
-        engine.dispose()
-    return _Snapshot(revision, counts, dataset_ids, clips)
 
 
 def _current_model(layout: Layout) -> CurrentModel | None:

@@ -53,3 +53,7 @@ class ServiceBusy(WaketrainError):
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class BackupError(WaketrainError):
+    """A backup or restore that cannot go ahead; the message says why and what to do."""
