@@ -17,8 +17,9 @@ import psycopg
 
 def postgres_bin(program: str) -> str:
     """A server program: on PATH, or where Debian's `postgresql` package puts it."""
-    found = shutil.which(program) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), reverse=True)), None
+    debian = glob.glob(f"/usr/lib/postgresql/*/bin/{program}")
+    found = shutil.which(program) or max(
+        debian, key=lambda p: float(Path(p).parts[4]), default=None
     )
     if found is None:
         raise RuntimeError(f"{program} is missing: install PostgreSQL (Debian: postgresql)")
