@@ -9,6 +9,10 @@ as a board does, through:
   and the same model run as a whole window per hop through wake_model.onnx (how exports
   without encoder.onnx stream),
 - waketrain's detector with an openWakeWord-head export (oww_head backend),
+- the causal streaming model (training/causal_model.py, not yet a training backend) through
+  its board runtime (runtime/causal_stream.py) on one onnxruntime thread, as the detector
+  runs models: log-mel frame by frame, a step with carried state per 160 ms (and per 80 ms).
+  Untrained, from a fixed seed: what it costs does not depend on its weights,
 - openWakeWord 0.6 itself (ONNX feature models, the head above), as TARS runs it,
 - microWakeWord (pymicro-wakeword's okay_nabu), when pymicro-wakeword is installed.
 CPU time is process time (all threads) over audio time: % of one core per audio second.
@@ -30,14 +34,20 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from waketrain.audio.vad import SPEECH_PROBABILITY, chunk_samples, speech_probabilities
-from waketrain.runtime.detector import Detector
+from waketrain.runtime.causal_stream import CausalStepModel, CausalStream
+from waketrain.runtime.detector import LIVE_THREADS, Detector
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
 from waketrain.runtime.marblenet_stream import ENCODER_FILE
+from waketrain.runtime.streaming import StreamingParams
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, Label, import_files
 from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.startup import start_registry
+from waketrain.training.causal_export import export_causal_stream
+from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import TrainConfig, apply_overrides
 from waketrain.training.pipeline import train
 
@@ -80,6 +90,23 @@ def cpu_percent(process_chunk: Callable[[np.ndarray], object], audio: np.ndarray
     for chunk in chunks:
         process_chunk(chunk)
     return 100 * (time.process_time() - start) / (len(chunks) * CHUNK / SR)
+
+
+def causal_stream(folder: Path, steps_per_call: int) -> CausalStream:
+    torch.manual_seed(0)
+    model = CausalWakeNet(CausalNetConfig())
+    folder.mkdir()
+    step = CausalStepModel(
+        export_causal_stream(model, folder, steps_per_call).step, threads=LIVE_THREADS
+    )
+    params = StreamingParams(
+        sample_rate=SR,
+        window_samples=model.receptive_field_frames * FRAME_HOP_SAMPLES,
+        hop_samples=step.hop_frames * FRAME_HOP_SAMPLES,
+        smoothing_windows=3,
+        refractory_seconds=1.0,
+    )
+    return CausalStream(step, params)
 
 
 def openwakeword_chunk(head: Path) -> Callable[[np.ndarray], object]:
@@ -150,6 +177,11 @@ def main() -> None:
         detector = Detector(whole_window / "wake_model.onnx")
         rows.append(("waketrain detect, marblenet, whole window per hop",
                      cpu_percent(detector.process, audio)))  # fmt: skip
+        for steps_per_call in (4, 2):
+            causal = causal_stream(Path(tmp) / f"causal-{steps_per_call}", steps_per_call)
+            call_ms = steps_per_call * causal.params.hop_seconds * 1000
+            rows.append((f"causal stream (untrained, seed 0), a step per {call_ms:.0f} ms",
+                         cpu_percent(causal.process, audio)))  # fmt: skip
         head = exports["oww_head"] / "wake_model.onnx"
         rows.append(
             ("openWakeWord 0.6 (ONNX), same head", cpu_percent(openwakeword_chunk(head), audio))
