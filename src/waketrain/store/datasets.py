@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
 
 from waketrain.store.errors import Conflict
 from waketrain.store.events import record_audit, record_event
@@ -58,6 +57,5 @@ def ensure_default_dataset(registry: Registry) -> None:
 
 
 def list_datasets(registry: Registry) -> list[DatasetSummary]:
-    with registry.sessions() as session:
-        ids = list(session.scalars(select(Dataset.id).order_by(Dataset.created_at)))
-    return dataset_summaries(registry, ids)
+    """Every dataset, oldest first."""
+    return dataset_summaries(registry)

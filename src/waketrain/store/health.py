@@ -85,25 +85,27 @@ def require_dataset(registry: Registry, dataset_id: str) -> Dataset:
     return dataset
 
 
-def dataset_summaries(registry: Registry, dataset_ids: list[str]) -> list[DatasetSummary]:
-    """The summaries of these datasets, each computed again only when an event has touched
-    its dataset since (every change to clips, captures, jobs or the dataset writes one), so
-    a dashboard polled by many clients costs one query, not a pass over every clip."""
+def dataset_summaries(
+    registry: Registry, dataset_ids: list[str] | None = None
+) -> list[DatasetSummary]:
+    """The summaries of these datasets (all of them, oldest first, by default), each computed
+    again only when an event has touched its dataset since (every change to clips, captures,
+    jobs or the dataset writes one), so a dashboard polled by many clients costs one query,
+    not a pass over every clip."""
+    newest_event = (
+        select(func.max(Event.id)).where(Event.dataset_id == Dataset.id).scalar_subquery()
+    )
+    query = select(Dataset.id, newest_event).order_by(Dataset.created_at)
+    if dataset_ids is not None:
+        query = query.where(Dataset.id.in_(dataset_ids))
     with registry.sessions() as session:
-        versions = dict(
-            session.execute(
-                select(Event.dataset_id, func.max(Event.id))
-                .where(Event.dataset_id.in_(dataset_ids))
-                .group_by(Event.dataset_id)
-            ).all()
-        )
+        versions = session.execute(query).all()
     cache: dict[str, tuple[int, DatasetSummary]] = registry.memo.setdefault("summaries", {})
     summaries = []
-    for dataset_id in dataset_ids:
-        version = versions.get(dataset_id, 0)
+    for dataset_id, version in versions:
         cached = cache.get(dataset_id)
-        if cached is None or cached[0] != version:
-            cached = (version, _summary(registry, dataset_id))
+        if cached is None or cached[0] != (version or 0):
+            cached = (version or 0, _summary(registry, dataset_id))
             cache[dataset_id] = cached
         summaries.append(cached[1])
     return summaries
