@@ -21,14 +21,18 @@ from waketrain.store.models import Event, Job
 from waketrain.store.registry import Registry
 
 
-def claim_until_empty(data_dir: Path, db_url: str | None, host: str, start_at: float) -> list[str]:
+def claim_until_empty(data_dir: Path, db_url: str | None, host: str, hosts: int) -> list[str]:
     """One "host": claims jobs until none is left; the ids it got."""
     registry = Registry.open(Settings(data_dir=data_dir, db_url=db_url))
     try:
-        time.sleep(max(0.0, start_at - time.time()))  # all hosts start claiming together
+        ready = data_dir / "ready"
+        (ready / host).touch()
+        while len(list(ready.iterdir())) < hosts:  # all hosts start claiming together
+            time.sleep(0.01)
         claimed = []
         while (job := queue.claim_next_job(registry, f"{host}:{os.getpid()}")) is not None:
             claimed.append(job.id)
+            time.sleep(0.02)  # a worker runs its job before it asks again
         return claimed
     finally:
         registry.close()
@@ -46,11 +50,11 @@ def test_workers_on_several_hosts_claim_each_job_exactly_once(
     registry.close()
 
     hosts = [f"host-{n}" for n in range(4)]
-    start_at = time.time() + 3  # after every process has imported and connected
+    (tmp_path / "ready").mkdir()
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(len(hosts), mp_context=spawn) as pool:
         claims = list(pool.map(claim_until_empty, [tmp_path] * 4, [db_url] * 4, hosts,
-                               [start_at] * 4))  # fmt: skip
+                               [len(hosts)] * 4))  # fmt: skip
 
     every = [job_id for claimed in claims for job_id in claimed]
     assert sorted(every) == sorted(job.id for job in jobs)  # each once, none left behind
