@@ -20,7 +20,7 @@ import torch
 from tests.conftest import computer_registry, shared
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.audio.decode import read_clip
-from waketrain.runtime.causal_stream import STEP_FILE, CausalStream
+from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE, CausalStream
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_for
@@ -29,7 +29,7 @@ from waketrain.runtime.streaming import Smoother, StreamingParams
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
 from waketrain.training.causal_backend import CausalWake, stream_parity
-from waketrain.training.causal_export import WHOLE_FILE, export_causal_stream
+from waketrain.training.causal_export import export_causal_stream
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import (
     CAUSAL_HOP_FRAMES,

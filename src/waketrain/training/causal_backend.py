@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
-from waketrain.runtime.causal_stream import STEP_FILE, CausalStepModel, CausalStream
+from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE, CausalStepModel, CausalStream
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_span
 from waketrain.runtime.onnx_model import OnnxWakeModel, inference_session
 from waketrain.runtime.streaming import StreamingParams, score_recording
 from waketrain.training.augment import TrainingWindows, spec_augment
-from waketrain.training.causal_export import WHOLE_FILE, export_causal_stream
+from waketrain.training.causal_export import export_causal_stream
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import CAUSAL_HOP_FRAMES, CAUSAL_WINDOW_FRAMES, TrainConfig
 from waketrain.training.data import Example, PreparedData
@@ -115,11 +115,11 @@ def stream_parity(step_path: Path, whole_path: Path, params: StreamingParams,
                   audio: np.ndarray) -> float:  # fmt: skip
     """Largest difference in wake probability between the board's stream (state carried,
     80 ms chunks) and the whole-stretch graph over the same audio; raises if too big."""
-    stream = CausalStream(CausalStepModel(step_path), params)
+    step = CausalStepModel(step_path)
+    stream = CausalStream(step, params)
     streamed = np.concatenate(
         [stream.logits(audio[i : i + CHUNK_SAMPLES]) for i in range(0, len(audio), CHUNK_SAMPLES)]
     )
-    step = CausalStepModel(step_path)
     features = LogMelFrames(step.n_mels).frames(audio).T[None]  # (1, mel, frames)
     session = inference_session(whole_path)
     (whole,) = session.run(["logits"], {"features": np.ascontiguousarray(features)})
