@@ -94,6 +94,8 @@ def test_causal_defaults_are_the_model_s_geometry_and_other_hops_are_refused() -
     assert apply_overrides(TrainConfig(), {"epochs": 3}).hop_seconds == 0.1
     with pytest.raises(InvalidInput, match=r"causal backend's hop_seconds is its model's, 0\.04"):
         apply_overrides(TrainConfig(), {"backend": "causal", "hop_seconds": 0.1})
+    with pytest.raises(InvalidInput, match="positive_hops must not exceed"):
+        apply_overrides(TrainConfig(), {"causal.positive_hops": 9, "causal.negative_hops": 8})
 
 
 def test_the_trainer_s_raw_log_mel_is_the_board_s() -> None:

@@ -139,6 +139,15 @@ class CausalConfig(BaseModel):
         "one of them is a negative in a negative window, and the window is that much longer.",
     )
 
+    @model_validator(mode="after")
+    def _positive_hops_hear_no_padding(self) -> CausalConfig:
+        if self.positive_hops > self.negative_hops:
+            raise ValueError(
+                "causal.positive_hops must not exceed causal.negative_hops: earlier hops of a "
+                "training window read zero padding"
+            )
+        return self
+
 
 class BankConfig(BaseModel):
     """How a job draws on the negative bank (waketrain negatives add)."""
