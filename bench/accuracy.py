@@ -1,7 +1,7 @@
 """Accuracy on the shared "computer" set: train on part, test on clips the job never saw.
 
     .venv/bin/python bench/accuracy.py [--positives N] [--set key=value ...]
-    .venv/bin/python bench/accuracy.py --compare  # both backends; real, synthetic, both
+    .venv/bin/python bench/accuracy.py --compare  # every backend; real, synthetic, both
     .venv/bin/python bench/accuracy.py --bank --positives 50  # with and without the bank, 4 seeds
     .venv/bin/python bench/accuracy.py --voices --positives 50  # each voice widening off, 4 seeds
 
@@ -162,11 +162,11 @@ COMPARE_CONDITIONS = [  # (label, synth.use, real training positives)
 
 
 def compare(base: TrainConfig, registry: Registry, test: TestAudio) -> None:
-    """Both backends under every data condition, on the same held-out test set."""
+    """Every backend under every data condition, on the same held-out test set."""
     for n in sorted({n for *_, n in COMPARE_CONDITIONS}):
         make_dataset(registry, f"computer-{n}", n)
     rows = []
-    for backend in ("marblenet", "oww_head"):
+    for backend in ("marblenet", "oww_head", "causal"):
         for label, use, n in COMPARE_CONDITIONS:
             overrides: dict[str, object] = {
                 "backend": backend,
@@ -384,7 +384,7 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=[], choices=list(voice_conditions()),
                         help="with --voices: only these rows")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
-                        help="both backends; real, synthetic, both; 25 and 50 clips")  # fmt: skip
+                        help="every backend; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
     config = apply_overrides(TrainConfig(), parse_set_options(args.options))
     test = load_test_set()

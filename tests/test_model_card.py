@@ -69,7 +69,7 @@ def test_the_published_schema_names_what_a_detector_needs() -> None:
     needed = {"model_id", "phrase", "sample_rate", "window_seconds", "hop_seconds", "threshold",
               "smoothing_windows", "refractory_seconds", "metrics"}  # fmt: skip
     assert needed <= set(schema["required"])
-    assert schema["properties"]["backend"]["enum"] == ["marblenet", "oww_head"]
+    assert schema["properties"]["backend"]["enum"] == ["marblenet", "oww_head", "causal"]
     assert ModelCard.model_json_schema() == schema
 
 

@@ -134,8 +134,14 @@ TINY_HEAD_REAL_ONLY = {"backend": "oww_head", "epochs": 2, "batch_size": 128, "s
                        "head.positive_variants": 1, "head.negative_variants": 1}  # fmt: skip
 
 
+TINY_CAUSAL = {"backend": "causal", "epochs": 2, "batch_size": 32, "synth.use": "off",
+               "negatives_per_positive": 1.0, "causal.negative_hops": 8}  # fmt: skip
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
-@pytest.mark.parametrize("options", [TINY, TINY_HEAD_REAL_ONLY], ids=["marblenet", "oww_head"])
+@pytest.mark.parametrize(
+    "options", [TINY, TINY_HEAD_REAL_ONLY, TINY_CAUSAL], ids=["marblenet", "oww_head", "causal"]
+)
 def test_cuda_job_exports_a_model_that_runs_on_the_cpu(
     registry: Registry, options: dict[str, object]
 ) -> None:
@@ -144,8 +150,8 @@ def test_cuda_job_exports_a_model_that_runs_on_the_cpu(
     device = result.card.training_device
     assert device is not None
     assert device["type"] == "cuda"
-    # Mixed precision is the MarbleNet loop's; the small head trains in float32.
-    assert device["amp"] == (options["backend"] == "marblenet")
+    # Mixed precision is the CNN loops'; the small head trains in float32.
+    assert device["amp"] == (options["backend"] in ("marblenet", "causal"))
     assert (result.card.metrics.onnx_parity_max_abs_diff or 0) < 1e-3
     checkpoint = torch.load(result.export_dir / "checkpoint.pt", map_location="cpu")
     assert all(t.device.type == "cpu" for t in checkpoint["model"].values())

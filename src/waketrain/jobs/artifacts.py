@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 from waketrain.jobs.queue import get_job
+from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE
 from waketrain.runtime.model_card import CARD_FILE
 from waketrain.store.errors import NotFound
 from waketrain.store.registry import Registry
@@ -15,6 +16,8 @@ DOWNLOADABLE = {
     "wake_model.onnx": "application/octet-stream",
     "wake_model.trt": "application/octet-stream",
     "encoder.onnx": "application/octet-stream",
+    STEP_FILE: "application/octet-stream",
+    WHOLE_FILE: "application/octet-stream",
     CARD_FILE: "application/json",
     "checkpoint.pt": "application/octet-stream",
     "confusion_matrix.png": "image/png",

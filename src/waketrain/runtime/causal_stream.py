@@ -18,6 +18,7 @@ from waketrain.runtime.onnx_model import inference_session
 from waketrain.runtime.streaming import Smoother, StreamingParams
 
 STEP_FILE = "causal_step.onnx"
+WHOLE_FILE = "causal_whole.onnx"  # the non-streaming twin, for scoring many windows at once
 
 
 class CausalStepModel:

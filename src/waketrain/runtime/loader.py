@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from waketrain.runtime.causal_stream import STEP_FILE, CausalStepModel, CausalStream
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
 from waketrain.runtime.marblenet_stream import ENCODER_FILE, MarbleNetEncoder, MarbleNetStream
 from waketrain.runtime.model_card import ModelCard, read_card
@@ -38,7 +39,7 @@ class ExportedModel:
 
 
 def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
-    """Either backend, by what its model card says it is.
+    """Any backend, by what its model card says it is.
 
     `threads=1` for live streaming: one window per hop gains nothing from a thread pool,
     whose spinning workers only cost CPU; batched evaluation leaves onnxruntime's default.
@@ -46,6 +47,17 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
     card = read_card(export_dir)
     params = StreamingParams.from_card(card)
     onnx_path = export_dir / "wake_model.onnx"
+    if card.backend == "causal":
+        # The step graph with carried state; wake_model.onnx is the contract for other tools.
+        step = CausalStepModel(export_dir / STEP_FILE, threads=threads)
+
+        def causal_stream() -> CausalStream:
+            return CausalStream(step, params)
+
+        def score_causal(audio: np.ndarray) -> np.ndarray:
+            return score_recording(causal_stream(), audio)
+
+        return ExportedModel(card, params, score_audio=score_causal, stream=causal_stream)
     if card.backend == "oww_head":
         head = OwwHeadModel(onnx_path, threads=threads)
         return ExportedModel(

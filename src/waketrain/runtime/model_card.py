@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA_VERSION = 1
 CARD_FILE = "metadata.json"
 
-Backend = Literal["marblenet", "oww_head"]
+Backend = Literal["marblenet", "oww_head", "causal"]
 
 
 class ModelCardError(ValueError):
@@ -117,6 +117,7 @@ class ModelCard(_Open):
     output: dict[str, Any] = Field(default_factory=dict)
     encoder: dict[str, Any] | None = None  # marblenet: the streaming encoder's graph
     features: str | None = None  # oww_head: the embeddings it reads
+    stream: dict[str, Any] | None = None  # causal: the step graph the board streams, its state
     metrics: Metrics
     data: DataSummary = Field(default_factory=DataSummary)
     dataset_sha256: str = ""

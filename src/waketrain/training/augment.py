@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.training.config import AugmentConfig, TrainConfig
@@ -273,12 +274,25 @@ def spec_augment(
 
 
 class TrainingWindows:
-    """Per epoch: every positive (placed, stretched) and background windows, augmented."""
+    """Per epoch: every positive (placed, stretched) and background windows, augmented.
 
-    def __init__(self, data: PreparedData, config: TrainConfig, device: torch.device) -> None:
+    Windows are `window` samples (default: the config's window). The phrase, and the
+    reversed and partial phrases made from it, are placed in the last `phrase_window`
+    samples (default: all of it); what comes before is silence, then noise like the rest.
+    """
+
+    def __init__(
+        self,
+        data: PreparedData,
+        config: TrainConfig,
+        device: torch.device,
+        window: int | None = None,
+        phrase_window: int | None = None,
+    ) -> None:
         self.config = config
         self.device = device
-        self.window = int(config.window_seconds * SAMPLE_RATE_HZ)
+        self.window = window or int(config.window_seconds * SAMPLE_RATE_HZ)
+        self.phrase_window = min(phrase_window or self.window, self.window)
         positives = [e.samples for e in data.train if e.label == "positive"]
         negatives = [e.samples for e in data.train if e.label != "positive"]
         self.positive_weights, self.negative_weights = (
@@ -358,9 +372,10 @@ class TrainingWindows:
             fragment = kinds[from_positive] == FRAGMENT
             lo = torch.where(fragment & ~from_start, 1 - share, 0.0)
             hi = torch.where(fragment & from_start, share, 1.0)
-            placed = self.positives.place(p, self.window, speed, gen, (lo, hi))
+            placed = self.positives.place(p, self.phrase_window, speed, gen, (lo, hi))
             reversed_ = (kinds[from_positive] == REVERSED)[:, None]
-            x[from_positive] = torch.where(reversed_, placed.flip(1), placed)
+            phrases = torch.where(reversed_, placed.flip(1), placed)  # (P, phrase_window)
+            x[from_positive] = nn.functional.pad(phrases, (self.window - self.phrase_window, 0))
         if (~from_positive).any():
             n = int((~from_positive).sum())
             across = _uniform(n, gen, d) < a.across_clips_probability

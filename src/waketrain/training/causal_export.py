@@ -17,11 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from waketrain.runtime.causal_stream import STEP_FILE
+from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE
 from waketrain.training.causal_model import CausalWakeNet
 from waketrain.training.export import ONNX_OPSET
-
-WHOLE_FILE = "causal_whole.onnx"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, frames_span
 from waketrain.settings import Settings
 from waketrain.store.errors import InvalidInput, describe_validation_errors
 from waketrain.synth.generate import SynthConfig
+
+# The causal backend's geometry is its model's (training/causal_model.py, CausalNetConfig):
+# one logit per 4 frames (40 ms) from the last 119 frames. Its window is the audio that holds
+# 120 frames, the receptive field rounded up to whole hops (1.222 s): what wake_model.onnx
+# takes, what a new stream is warmed up on, and how long after a phrase a detection counts.
+CAUSAL_HOP_FRAMES = 4
+CAUSAL_WINDOW_FRAMES = 120
+CAUSAL_HOP_SECONDS = CAUSAL_HOP_FRAMES * FRAME_HOP_SAMPLES / SAMPLE_RATE_HZ
+CAUSAL_WINDOW_SECONDS = frames_span(CAUSAL_WINDOW_FRAMES) / SAMPLE_RATE_HZ
 
 
 class AugmentConfig(BaseModel):
@@ -101,6 +112,43 @@ class HeadConfig(BaseModel):
     )
 
 
+class CausalConfig(BaseModel):
+    """The causal backend: a streaming CNN over raw log-mel frames, state carried on the board."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps_per_call: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Hops (40 ms each) one call of the board's causal_step.onnx computes: "
+        "more cost less per second and delay a score longer (4: 160 ms).",
+    )
+    positive_hops: int = Field(
+        default=4,
+        ge=1,
+        le=15,
+        description="A positive training window's loss is on the highest of its last this "
+        "many hops (all of which follow the phrase): the model fires at one of them.",
+    )
+    negative_hops: int = Field(
+        default=16,
+        ge=1,
+        le=40,
+        description="Hops after the receptive field is full in each training window; every "
+        "one of them is a negative in a negative window, and the window is that much longer.",
+    )
+
+    @model_validator(mode="after")
+    def _positive_hops_hear_no_padding(self) -> CausalConfig:
+        if self.positive_hops > self.negative_hops:
+            raise ValueError(
+                "causal.positive_hops must not exceed causal.negative_hops: earlier hops of a "
+                "training window read zero padding"
+            )
+        return self
+
+
 class BankConfig(BaseModel):
     """How a job draws on the negative bank (waketrain negatives add)."""
 
@@ -138,14 +186,28 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["marblenet", "oww_head"] = Field(
+    backend: Literal["marblenet", "oww_head", "causal"] = Field(
         default="oww_head",
         description="oww_head: a head over openWakeWord speech embeddings, in the format the "
         "TARS wake service loads (the default: far fewer false accepts from few clips, "
-        "measured by bench/accuracy.py --compare); marblenet: a small CNN on raw audio.",
+        "measured by bench/accuracy.py --compare); marblenet: a small CNN on raw audio; "
+        "causal: a streaming CNN on log-mel frames that carries its state from call to call "
+        "(the cheapest on the board).",
     )
-    window_seconds: float = Field(default=1.0, ge=0.5, le=2.0)
-    hop_seconds: float = Field(default=0.1, ge=0.02, le=0.5)
+    window_seconds: float = Field(
+        default=1.0,
+        ge=0.5,
+        le=2.0,
+        description=f"Audio one score reads. causal: its receptive field, "
+        f"{CAUSAL_WINDOW_SECONDS:g} (the default and the only value).",
+    )
+    hop_seconds: float = Field(
+        default=0.1,
+        ge=0.02,
+        le=0.5,
+        description=f"Time between scores. causal: {CAUSAL_HOP_SECONDS:g} (the default and "
+        "the only value: the model gives one logit per 4 frames).",
+    )
     smoothing_windows: int = Field(default=3, ge=1, le=20, description="Scores averaged.")
     refractory_seconds: float = Field(default=2.0, ge=0, le=10)
     epochs: int = Field(default=30, ge=1, le=1000)
@@ -205,13 +267,33 @@ class TrainConfig(BaseModel):
     augment: AugmentConfig = AugmentConfig()
     model: ModelConfig = ModelConfig()
     head: HeadConfig = HeadConfig()
+    causal: CausalConfig = CausalConfig()
     synth: SynthConfig = SynthConfig()
     bank: BankConfig = BankConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_geometry(cls, data: object) -> object:
+        """The causal backend's hop and window default to its model's, not the others'."""
+        if isinstance(data, dict) and data.get("backend") == "causal":
+            return {"hop_seconds": CAUSAL_HOP_SECONDS, "window_seconds": CAUSAL_WINDOW_SECONDS,
+                    **data}  # fmt: skip
+        return data
 
     @model_validator(mode="after")
     def _hop_fits_window(self) -> TrainConfig:
         if self.hop_seconds > self.window_seconds:
             raise ValueError("hop_seconds must not exceed window_seconds")
+        if self.backend == "causal":
+            for key, wanted in (
+                ("hop_seconds", CAUSAL_HOP_SECONDS),
+                ("window_seconds", CAUSAL_WINDOW_SECONDS),
+            ):
+                if abs(getattr(self, key) - wanted) > 1e-6:
+                    raise ValueError(
+                        f"the causal backend's {key} is its model's, {wanted:g}; leave "
+                        f"{key} out (or set it to {wanted:g})"
+                    )
         return self
 
 
@@ -227,19 +309,21 @@ def _parse_value(raw: str) -> object:
 
 def apply_overrides(base: TrainConfig, overrides: dict[str, object]) -> TrainConfig:
     """A new config with dotted-key overrides (`augment.noise_probability=0.5`), validated."""
-    data = base.model_dump()
+    # Only what was set, so that defaults which depend on the backend (the causal hop and
+    # window) follow an overridden backend; the full dump says which keys exist.
+    full, data = base.model_dump(), base.model_dump(exclude_unset=True)
     for key, value in overrides.items():
-        target = data
+        known_here, target = full, data
         *parents, leaf = key.split(".")
         for part in parents:
-            if not isinstance(target.get(part), dict):
+            if not isinstance(known_here.get(part), dict):
                 raise InvalidInput(f"Unknown config key {key!r}.")
-            target = target[part]
-        if leaf not in target:
-            known = ", ".join(sorted(k for k in data if not isinstance(data[k], dict)))
+            known_here, target = known_here[part], target.setdefault(part, {})
+        if leaf not in known_here:
+            known = ", ".join(sorted(k for k in full if not isinstance(full[k], dict)))
             raise InvalidInput(
                 f"Unknown config key {key!r}. Known keys: {known}, "
-                "augment.*, model.*, head.*, synth.*, bank.*."
+                "augment.*, model.*, head.*, causal.*, synth.*, bank.*."
             )
         target[leaf] = value
     try:

@@ -286,7 +286,7 @@ def evaluate_streaming(
     The target counts as met only when the 95 % upper bound of the rate meets it.
 
     `score_audio` streams a recording through the exported model exactly as the board does
-    and returns the smoothed score of every hop (both backends provide one).
+    and returns the smoothed score of every hop (every backend provides one).
     """
     window_seconds = params.window_samples / params.sample_rate
     pos_scores = score_audio(positives.audio)

@@ -20,10 +20,13 @@ from waketrain.runtime.log_mel import (
 
 
 class LogMel(nn.Module):
-    """(batch, samples) audio -> (batch, n_mels, frames) log-mel energies, mean-normalised."""
+    """(batch, samples) audio -> (batch, n_mels, frames) log-mel energies, mean-normalised
+    per window, or raw (`normalise=False`: `runtime/log_mel.py`'s LogMelFrames, as the
+    causal model reads them)."""
 
-    def __init__(self, n_mels: int = 64) -> None:
+    def __init__(self, n_mels: int = 64, normalise: bool = True) -> None:
         super().__init__()
+        self.normalise = normalise
         n_freq = N_FFT // 2 + 1
         t = np.arange(N_FFT)
         freqs = np.arange(n_freq)[:, None]
@@ -41,5 +44,7 @@ class LogMel(nn.Module):
         real, imag = spec[:, : self.n_freq], spec[:, self.n_freq :]  # (B, F, T) each
         power = real * real + imag * imag
         logmel = torch.log(torch.matmul(self.mel, power) + LOG_FLOOR)  # (B, M, T)
+        if not self.normalise:
+            return logmel
         # Per-window mean removal: the model sees spectral shape, not the microphone gain.
         return logmel - logmel.mean(dim=(1, 2), keepdim=True)

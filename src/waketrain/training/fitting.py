@@ -70,7 +70,8 @@ def load_warm_start(jobs_dir: Path, job_id: str, model: nn.Module, backend: str)
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError:
-        shape = checkpoint["config"]["model" if backend == "marblenet" else "head"]
+        settings = {"marblenet": "model", "oww_head": "head", "causal": "causal"}[backend]
+        shape = checkpoint["config"].get(settings)
         raise InvalidInput(
             f"Job {job_id} trained a different model shape ({shape}); warm start needs the "
             "same model settings."

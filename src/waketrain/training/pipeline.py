@@ -29,6 +29,7 @@ from waketrain.store.models import utcnow
 from waketrain.store.registry import Registry
 from waketrain.synth.generate import SyntheticSet, synthesize
 from waketrain.training.bank_use import BankPlan, HardNegativeMiner, calibration_scores
+from waketrain.training.causal_backend import causal_fitting
 from waketrain.training.comparison import Scorer, compare_with_current
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
@@ -226,7 +227,8 @@ def train(
     else:
         if synthetic is not None:
             data = _with_synthetic(data, synthetic, config)
-        fitting = marblenet_fitting(data, config, device, gen, check_cancel, warm_start)
+        backend_fitting = causal_fitting if config.backend == "causal" else marblenet_fitting
+        fitting = backend_fitting(data, config, device, gen, check_cancel, warm_start)
     log.report("data_prep", 1.0, "training data ready")
     timings["data_prep"] = time.perf_counter() - started
     log.line(fitting.summary)
@@ -316,6 +318,8 @@ def train(
     torch.save(checkpoint, export_dir / "checkpoint.pt")
     if config.backend == "marblenet":
         tensorrt = build_tensorrt_engine(onnx_path, export_dir / "wake_model.trt")
+    elif config.backend == "causal":
+        tensorrt = "not built: a causal model streams its step graph under onnxruntime"
     else:
         tensorrt = "not built: an oww_head model runs under openWakeWord's onnxruntime"
     plot_det_curve(evaluation, export_dir / "det_curve.png")

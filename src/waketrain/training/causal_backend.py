@@ -1,0 +1,295 @@
+"""The causal backend: the streaming CNN of `causal_model.py` trained on augmented windows.
+
+The data path is marblenet's (`augment.TrainingWindows`: real positives placed, stretched,
+reverberated and mixed with noise; negatives; reversed and partial phrases), but each window
+is longer than the model's receptive field, and the loss is on the model's logits per 40 ms
+hop, only on hops whose receptive field lies inside the window: the first ~29 hops of a
+window read zero padding, which on the board only a stream's very start does.
+
+- positive windows: the phrase is placed in the last receptive field of the window, so the
+  last hop hears all of it. The loss is binary cross-entropy of the highest of the last
+  `causal.positive_hops` logits (a max-pooled target): all of them follow the phrase, and
+  the model may fire at whichever of them hears it best, instead of being made to fire at
+  one hop chosen by where a clip's VAD margins happen to end.
+- negative windows (negatives, noise, reversed and partial phrases): every valid hop is a
+  negative, mean cross-entropy over them: each is a moment the board could fire.
+
+The features are raw log-mel (`features.LogMel(normalise=False)`), the numbers
+`runtime/log_mel.py` computes frame by frame on the board.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from waketrain.audio.constants import SAMPLE_RATE_HZ
+from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE, CausalStepModel, CausalStream
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_span
+from waketrain.runtime.onnx_model import OnnxWakeModel, inference_session
+from waketrain.runtime.streaming import StreamingParams, score_recording
+from waketrain.training.augment import TrainingWindows, spec_augment
+from waketrain.training.causal_export import export_causal_stream
+from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
+from waketrain.training.config import CAUSAL_HOP_FRAMES, CAUSAL_WINDOW_FRAMES, TrainConfig
+from waketrain.training.data import Example, PreparedData
+from waketrain.training.export import PARITY_TOLERANCE, ExportFailed, check_parity, export_onnx
+from waketrain.training.features import LogMel
+from waketrain.training.fitting import Exported, Fitting
+from waketrain.training.model import parameter_count
+
+CHUNK_SAMPLES = 1280  # 80 ms: what a board reads at a time, for the parity check
+
+
+class CausalWake(nn.Module):
+    """(batch, samples) raw 16 kHz audio -> (batch, frames // hop_frames) wake logits."""
+
+    def __init__(self, config: CausalNetConfig) -> None:
+        super().__init__()
+        self.features = LogMel(config.mel_bands, normalise=False)
+        self.net = CausalWakeNet(config)
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(audio.device.type, enabled=False):
+            # The DFT convolution overflows float16; the front end stays in float32.
+            features: torch.Tensor = self.features(audio.float())  # (B, mel, frames)
+        return features
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.net(self.log_mel(audio))  # (B, hops)
+        return logits
+
+    @property
+    def first_valid_hop(self) -> int:
+        """The first hop whose receptive field starts inside the window (no zero padding)."""
+        hop = self.net.hop_frames
+        return -(-(self.net.receptive_field_frames - hop) // hop)
+
+
+class LastHopProbability(nn.Module):
+    """The project's ONNX contract: (batch, window) audio -> (batch,) probability at the
+    window's last hop, whose receptive field the window holds."""
+
+    def __init__(self, model: CausalWake) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(audio)[:, -1])
+
+
+def training_frames(config: TrainConfig) -> int:
+    """Frames of a training window: the model's window, then `negative_hops - 1` more hops,
+    so that `negative_hops` hops have a full receptive field."""
+    return CAUSAL_WINDOW_FRAMES + (config.causal.negative_hops - 1) * CAUSAL_HOP_FRAMES
+
+
+def validation_windows(
+    val: list[Example], window: int, phrase_window: int, hop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out training-length windows: each positive centred in the window's last
+    receptive field, negatives slid by `hop` (so that their valid hops tile the audio)."""
+    windows, labels = [], []
+    for example in val:
+        audio = example.samples
+        if example.label == "positive":
+            slot = np.zeros(window, np.float32)
+            clip = audio[:phrase_window]
+            start = window - phrase_window + (phrase_window - len(clip)) // 2
+            slot[start : start + len(clip)] = clip
+            windows.append(slot)
+            labels.append(1.0)
+        else:
+            padded = np.pad(audio, (0, max(0, window - len(audio))))
+            for start in range(0, len(padded) - window + 1, hop):
+                windows.append(padded[start : start + window])
+                labels.append(0.0)
+    return np.stack(windows).astype(np.float32), np.array(labels, np.float32)
+
+
+def stream_parity(step_path: Path, whole_path: Path, params: StreamingParams,
+                  audio: np.ndarray) -> float:  # fmt: skip
+    """Largest difference in wake probability between the board's stream (state carried,
+    80 ms chunks) and the whole-stretch graph over the same audio; raises if too big."""
+    step = CausalStepModel(step_path)
+    stream = CausalStream(step, params)
+    streamed = np.concatenate(
+        [stream.logits(audio[i : i + CHUNK_SAMPLES]) for i in range(0, len(audio), CHUNK_SAMPLES)]
+    )
+    features = LogMelFrames(step.n_mels).frames(audio).T[None]  # (1, mel, frames)
+    session = inference_session(whole_path)
+    (whole,) = session.run(["logits"], {"features": np.ascontiguousarray(features)})
+    whole = whole[0, : len(streamed)]
+    if len(streamed) == 0 or len(whole) != len(streamed):
+        raise ExportFailed(
+            f"The board's stream gave {len(streamed)} scores where the whole-stretch model "
+            f"gave {len(whole)}; the step graph does not stream this model."
+        )
+    worst = float(np.max(np.abs(_sigmoid(streamed) - _sigmoid(whole))))
+    if worst > PARITY_TOLERANCE:
+        raise ExportFailed(
+            f"The board's stream ({STEP_FILE}) and {WHOLE_FILE} disagree by up to {worst:.4f} "
+            f"in wake probability (tolerance {PARITY_TOLERANCE}); the export is not trustworthy."
+        )
+    return worst
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    return out
+
+
+def causal_fitting(
+    data: PreparedData,
+    config: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    check_cancel: Callable[[int], None],
+    warm_start: Callable[[nn.Module], None],
+) -> Fitting:
+    use_amp = config.amp and device.type == "cuda"
+    model = CausalWake(CausalNetConfig())
+    warm_start(model)
+    model.to(device)
+    net, first_valid = model.net, model.first_valid_hop
+    window = frames_span(training_frames(config))
+    phrase_window = frames_span(net.receptive_field_frames)  # what the last hop hears
+    windows = TrainingWindows(data, config, device, window=window, phrase_window=phrase_window)
+    valid_hop_samples = config.causal.negative_hops * net.hop_frames * FRAME_HOP_SAMPLES
+    val_windows, val_labels = validation_windows(data.val, window, phrase_window,
+                                                 valid_hop_samples)  # fmt: skip
+    steps_per_epoch = -(-windows.per_epoch // config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    positive_weight = config.positive_weight or windows.balanced_positive_weight
+    positive_hops = config.causal.positive_hops
+
+    def window_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, hops) logits, (B,) labels -> (B,) loss: max-pooled for positives, the mean
+        over valid hops for negatives."""
+        bce = nn.functional.binary_cross_entropy_with_logits
+        peak = logits[:, -positive_hops:].max(dim=1).values  # (B,)
+        positive = bce(peak, torch.ones_like(peak), reduction="none") * positive_weight
+        valid = logits[:, first_valid:]  # (B, negative_hops)
+        negative = bce(valid, torch.zeros_like(valid), reduction="none").mean(dim=1)
+        return torch.where(labels > 0.5, positive, negative)
+
+    def score_val() -> np.ndarray:
+        """Wake probability of each validation window: its last hops for a positive, every
+        valid hop for a negative; the highest, as the trigger sees it."""
+        model.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(val_windows), 256):
+                batch = torch.from_numpy(val_windows[start : start + 256]).to(device)
+                labels = torch.from_numpy(val_labels[start : start + 256]).to(device)
+                logits = model(batch).float()
+                peak = torch.where(
+                    labels > 0.5,
+                    logits[:, -positive_hops:].max(dim=1).values,
+                    logits[:, first_valid:].max(dim=1).values,
+                )
+                out.append(torch.sigmoid(peak).cpu().numpy())
+        return np.concatenate(out)
+
+    def epochs() -> Iterator[float]:
+        for epoch in range(config.epochs):
+            model.train()
+            total, seen = 0.0, 0
+            for audio, labels, weights in windows.epoch(gen):
+                check_cancel(epoch)
+                with torch.autocast(device.type, enabled=use_amp):
+                    features = model.log_mel(audio)  # (B, mel, frames), raw
+                    # Stripes are zeroed around each frame's mean over the bands, which the
+                    # stem's zero-sum filters do not hear: a masked frame is a silent one.
+                    centred = features - features.mean(dim=1, keepdim=True)
+                    logits: torch.Tensor = net(spec_augment(centred, config.augment, gen))
+                    loss = (window_loss(logits.float(), labels) * weights).mean()
+                optimizer.zero_grad(set_to_none=True)
+                torch.autograd.backward(scaler.scale(loss))  # Tensor.backward is untyped
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
+                total += float(loss.detach()) * len(labels)
+                seen += len(labels)
+            yield total / max(seen, 1)
+
+    def export(onnx_path: Path) -> Exported:
+        folder = onnx_path.parent
+        files = export_causal_stream(net, folder, config.causal.steps_per_call)
+        params = StreamingParams(
+            sample_rate=SAMPLE_RATE_HZ,
+            window_samples=round(config.window_seconds * SAMPLE_RATE_HZ),
+            hop_samples=round(config.hop_seconds * SAMPLE_RATE_HZ),
+            smoothing_windows=config.smoothing_windows,
+            refractory_seconds=config.refractory_seconds,
+        )
+        # `audio` float32 [batch, window] at 16 kHz -> `probability` float32 [batch]
+        contract = LastHopProbability(model)
+        export_onnx(contract, onnx_path, torch.zeros(2, params.window_samples), "audio", True)
+        tails = np.ascontiguousarray(val_windows[:64, -params.window_samples :])
+        parity = check_parity(contract, OnnxWakeModel(onnx_path).score_windows, tails)
+        # Held-out audio back to back, streamed as the board streams it.
+        held_out = np.concatenate(list(val_windows[:16]))
+        parity = max(parity, stream_parity(files.step, files.whole, params, held_out))
+        step = CausalStepModel(files.step)
+
+        def score_audio(audio: np.ndarray) -> np.ndarray:
+            return score_recording(CausalStream(step, params), audio)
+
+        mel = net.config.mel_bands
+        return Exported(
+            params=params,
+            score_audio=score_audio,
+            parity=parity,
+            io={
+                "input": {
+                    "name": "audio",
+                    "dtype": "float32",
+                    "shape": ["batch", params.window_samples],
+                },
+                "output": {"name": "probability", "dtype": "float32", "shape": ["batch"]},
+                "stream": {
+                    "file": STEP_FILE,
+                    "whole_file": WHOLE_FILE,
+                    "frames": {
+                        "name": "frames",
+                        "dtype": "float32",
+                        "shape": [1, mel, step.frames_per_call],
+                    },
+                    "logits": {
+                        "name": "logits",
+                        "dtype": "float32",
+                        "shape": [1, step.steps_per_call],
+                    },
+                    "state": "state_<layer> in, next_state_<layer> out, zeros at a stream's "
+                    "start (shapes in the graph)",
+                    "features": "raw log-mel, 64 ms FFT of a 25 ms Hann window every 10 ms "
+                    "(runtime/log_mel.py LogMelFrames); one logit per "
+                    f"{net.hop_frames} frames from the last {net.receptive_field_frames}",
+                },
+            },
+        )
+
+    return Fitting(
+        model=model,
+        epochs=epochs(),
+        score_val=score_val,
+        val_labels=val_labels,
+        windows_per_epoch=windows.per_epoch,
+        summary=f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
+        f"{steps_per_epoch} steps per epoch of {window / SAMPLE_RATE_HZ:.2f} s windows "
+        f"({config.causal.negative_hops} hops with a full receptive field), positive class "
+        f"weight {positive_weight:.2f}",
+        export=export,
+        amp=use_amp,
+    )
