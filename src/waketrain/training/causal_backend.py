@@ -36,10 +36,11 @@ from waketrain.training.augment import TrainingWindows, spec_augment
 from waketrain.training.causal_export import export_causal_stream
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import CAUSAL_HOP_FRAMES, CAUSAL_WINDOW_FRAMES, TrainConfig
-from waketrain.training.data import Example, PreparedData
+from waketrain.training.data import PreparedData
 from waketrain.training.export import PARITY_TOLERANCE, ExportFailed, check_parity, export_onnx
 from waketrain.training.features import LogMel
 from waketrain.training.fitting import Exported, Fitting
+from waketrain.training.marblenet_backend import validation_windows
 from waketrain.training.model import parameter_count
 
 CHUNK_SAMPLES = 1280  # 80 ms: what a board reads at a time, for the parity check
@@ -86,29 +87,6 @@ def training_frames(config: TrainConfig) -> int:
     """Frames of a training window: the model's window, then `negative_hops - 1` more hops,
     so that `negative_hops` hops have a full receptive field."""
     return CAUSAL_WINDOW_FRAMES + (config.causal.negative_hops - 1) * CAUSAL_HOP_FRAMES
-
-
-def validation_windows(
-    val: list[Example], window: int, phrase_window: int, hop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out training-length windows: each positive centred in the window's last
-    receptive field, negatives slid by `hop` (so that their valid hops tile the audio)."""
-    windows, labels = [], []
-    for example in val:
-        audio = example.samples
-        if example.label == "positive":
-            slot = np.zeros(window, np.float32)
-            clip = audio[:phrase_window]
-            start = window - phrase_window + (phrase_window - len(clip)) // 2
-            slot[start : start + len(clip)] = clip
-            windows.append(slot)
-            labels.append(1.0)
-        else:
-            padded = np.pad(audio, (0, max(0, window - len(audio))))
-            for start in range(0, len(padded) - window + 1, hop):
-                windows.append(padded[start : start + window])
-                labels.append(0.0)
-    return np.stack(windows).astype(np.float32), np.array(labels, np.float32)
 
 
 def stream_parity(step_path: Path, whole_path: Path, params: StreamingParams,

@@ -25,16 +25,20 @@ from waketrain.training.model import FeatureClassifier, MarbleNet, parameter_cou
 VAL_HOP_SECONDS = 0.25
 
 
-def validation_windows(val: list[Example], window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out windows for choosing the checkpoint: centred positives, sliding negatives."""
+def validation_windows(
+    val: list[Example], window: int, phrase_window: int | None = None, hop: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out windows for choosing the checkpoint: each positive centred in the window's
+    last `phrase_window` samples (the whole window by default), negatives slid by `hop`."""
+    phrase_window = phrase_window or window
+    hop = hop or int(VAL_HOP_SECONDS * SAMPLE_RATE_HZ)
     windows, labels = [], []
-    hop = int(VAL_HOP_SECONDS * SAMPLE_RATE_HZ)
     for example in val:
         audio = example.samples
         if example.label == "positive":
             slot = np.zeros(window, np.float32)
-            clip = audio[:window]
-            start = (window - len(clip)) // 2
+            clip = audio[:phrase_window]
+            start = window - phrase_window + (phrase_window - len(clip)) // 2
             slot[start : start + len(clip)] = clip
             windows.append(slot)
             labels.append(1.0)
