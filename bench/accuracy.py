@@ -45,7 +45,7 @@ from waketrain.store.datasets import DatasetCreate, create_dataset
 from waketrain.store.layout import Layout
 from waketrain.store.registry import Registry
 from waketrain.store.startup import start_registry
-from waketrain.training.bank_use import oww_calibration_scores
+from waketrain.training.bank_use import calibration_scores
 from waketrain.training.config import TrainConfig, apply_overrides, parse_set_options
 from waketrain.training.evaluate import (
     FRAME_SECONDS,
@@ -227,26 +227,39 @@ class HeldOutRow:
     frr_noisy_at_zero: float
 
 
-def bank_setting(registry: Registry, n: int) -> list[BankFeatures]:
-    """The dataset and the bank of --bank; returns the held-out hour's feature streams."""
+@dataclass
+class HeldOutHour:
+    """The held-out negative audio of --bank: its own bank (features and audio) and sources."""
+
+    bank: NegativeBank
+    streams: list[BankFeatures]
+
+    @property
+    def hours(self) -> float:
+        return sum(s.source.seconds for s in self.streams) / 3600
+
+
+def bank_setting(registry: Registry, n: int) -> HeldOutHour:
+    """The dataset and the bank of --bank; returns the held-out hour."""
     make_dataset(registry, "computer", n)
     fill_bank(NegativeBank(registry.layout), BANK_SETS)
     held_out = NegativeBank(Layout(registry.layout.root / "held-out"))
     fill_bank(held_out, HELD_OUT_SETS)
-    return load_oww_features(held_out)
+    return HeldOutHour(held_out, load_oww_features(held_out))
 
 
 def held_out_row(
-    registry: Registry, config: TrainConfig, streams: list[BankFeatures], test: TestAudio
+    registry: Registry, config: TrainConfig, hour: HeldOutHour, test: TestAudio
 ) -> HeldOutRow:
     started = time.perf_counter()
     model = train_and_load(registry, "computer", config)
     seconds = time.perf_counter() - started
-    assert model.score_windows is not None, "the held-out hour is scored as oww_head features"
     threshold, m = model.threshold, model.card.metrics
-    scores = oww_calibration_scores(streams, model.score_windows, model.params)
+    # as the board streams it: embedding windows for a head, the audio for any other model
+    scores, hours = calibration_scores(
+        hour.bank, hour.streams, model.score_windows, model.score_audio, model.params
+    )
     count = sum(len(trigger_times(s, threshold, model.params)) for s in scores)
-    hours = sum(s.source.seconds for s in streams) / 3600
     noisy = frame_positives(test.positives, test.background, FRAMING_SEED, NOISY_SNR_DB)
     at_zero = frr_at_most(scores, model.score_audio(noisy.audio), noisy.spans, model.params, 0)
     return HeldOutRow(
@@ -283,22 +296,21 @@ def frr_at_most(
     return float(1 - hits.mean())
 
 
-def print_setting(n: int, streams: list[BankFeatures]) -> None:
-    hours = sum(s.source.seconds for s in streams) / 3600
+def print_setting(n: int, hour: HeldOutHour) -> None:
     print(f"\n{n} real positives; held-out stream: {', '.join(HELD_OUT_SETS)} "
-          f"({hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
+          f"({hour.hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
 
 
 def bank_comparison(base: TrainConfig, registry: Registry, test: TestAudio, n: int) -> None:
     """Default config with the negative bank and without, per seed, on one held-out hour."""
-    streams = bank_setting(registry, n)
+    hour = bank_setting(registry, n)
     rows = []
     for seed in SEEDS:
         for label, before in (("bank", {}), ("before", BEFORE_BANK)):
             config = apply_overrides(base, {"seed": seed, **before})
-            rows.append((seed, label, held_out_row(registry, config, streams, test)))
+            rows.append((seed, label, held_out_row(registry, config, hour, test)))
             print(f"done: seed {seed} {label}", flush=True)
-    print_setting(n, streams)
+    print_setting(n, hour)
     print("| seed | job | threshold | job's own figure: FAs in hours (95 % bound) | "
           "held-out FAs in hours: FA/h | held-out within job's bound | FRR clean | "
           "FRR 10 dB | bank h (calibration / training) |")  # fmt: skip
@@ -336,6 +348,8 @@ def voice_conditions() -> dict[str, dict[str, object]]:
     conditions["piper voices"] = speech | {"synth.voices": "piper"}
     conditions["espeak and piper voices"] = speech | {"synth.voices": "both"}
     conditions["synthetic positives only"] = {"synth.use": "only"}
+    conditions["causal backend"] = {"backend": "causal"}
+    conditions["marblenet backend"] = {"backend": "marblenet"}
     return conditions
 
 
@@ -343,17 +357,17 @@ def voices_ablation(
     base: TrainConfig, registry: Registry, test: TestAudio, n: int, only: list[str]
 ) -> None:
     """The --bank setting with each voice-widening augmentation off, and all of them off."""
-    streams = bank_setting(registry, n)
+    hour = bank_setting(registry, n)
     conditions = {k: v for k, v in voice_conditions().items() if not only or k in only}
     rows: dict[str, dict[int, HeldOutRow]] = {label: {} for label in conditions}
     for seed in SEEDS:
         for label, off in conditions.items():
             config = apply_overrides(base, {"seed": seed, **off})
-            row = rows[label][seed] = held_out_row(registry, config, streams, test)
+            row = rows[label][seed] = held_out_row(registry, config, hour, test)
             print(f"done: seed {seed} {label}: FRR 10 dB {row.frr_noisy:.1%}, "
                   f"{row.held.count} held-out FAs, {row.frr_noisy_at_zero:.1%} at 0 FA, "
                   f"{row.seconds:.0f} s", flush=True)  # fmt: skip
-    print_setting(n, streams)
+    print_setting(n, hour)
     print("FRR at 10 dB (held-out false accepts) at each job's own threshold; the last but "
           "one column: mean FRR at 10 dB at the lowest threshold with no false accept in the "
           "held-out hour (chosen on the test audio: the models' separation)\n")  # fmt: skip

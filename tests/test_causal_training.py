@@ -23,13 +23,15 @@ from waketrain.audio.decode import read_clip
 from waketrain.runtime.causal_stream import STEP_FILE, WHOLE_FILE, CausalStream
 from waketrain.runtime.detector import Detector
 from waketrain.runtime.loader import load_export
-from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_for
+from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_for, frames_span
 from waketrain.runtime.model_card import read_card
 from waketrain.runtime.streaming import Smoother, StreamingParams
 from waketrain.store.errors import InvalidInput
+from waketrain.store.layout import Layout
 from waketrain.store.registry import Registry
 from waketrain.training.causal_backend import CausalWake, stream_parity
 from waketrain.training.causal_export import export_causal_stream
+from waketrain.training.causal_mining import BankAudioNegatives
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import (
     CAUSAL_HOP_FRAMES,
@@ -39,6 +41,7 @@ from waketrain.training.config import (
 )
 from waketrain.training.export import ExportFailed
 from waketrain.training.features import LogMel
+from waketrain.training.negative_bank import NegativeBank, load_audio, load_oww_features
 from waketrain.training.pipeline import TrainResult, train
 
 TINY_CAUSAL = {
@@ -248,3 +251,59 @@ def test_warm_start_from_an_earlier_causal_job_and_not_across_backends(
     assert marblenet.hop_seconds == 0.1
     with pytest.raises(InvalidInput, match="trained the causal backend"):
         train(registry, "computer", marblenet, init_from=job.job_id)
+
+
+def last_hop_loudness(audio: np.ndarray) -> np.ndarray:
+    """A stand-in model, (n, samples) -> (n, hops): each hop's logit is the loudness of the
+    frames it ends with, so where it "fires" can be checked by ear and by number."""
+    hops = frames_for(audio.shape[1]) // CAUSAL_HOP_FRAMES
+    span = CAUSAL_HOP_FRAMES * FRAME_HOP_SAMPLES
+    return np.stack(
+        [[float(np.sqrt(np.mean(row[h * span : (h + 1) * span] ** 2))) for h in range(hops)]
+         for row in audio]
+    )  # fmt: skip
+
+
+def test_bank_windows_end_where_the_model_fires_and_each_moment_once(tmp_path: Path) -> None:
+    bank = NegativeBank(Layout(tmp_path))
+    bank.add([shared("speech/librispeech")], "talk", "speech")
+    frames = 180
+    window = frames_span(frames)
+    negatives = BankAudioNegatives(
+        bank, load_oww_features(bank), frames, window, CAUSAL_HOP_FRAMES, seed=0
+    )
+    assert negatives and negatives.hours == pytest.approx(0.76 / 60, rel=0.05)
+
+    first = negatives.epoch_windows(16, 0.5, 60.0, None)  # no model yet: all at random
+    assert first.shape == (16, window) and negatives.mined == 0
+
+    chosen = negatives.epoch_windows(16, 0.5, 60.0, last_hop_loudness)
+    assert chosen.shape == (16, window) and negatives.mined == 8
+    hard = last_hop_loudness(chosen[8:])[:, -1]
+    everywhere = np.concatenate(
+        [last_hop_loudness(load_audio(bank, s.set_id, s.source)[None])[0]
+         for s in load_oww_features(bank)]
+    )  # fmt: skip
+    # The mined windows end on the loudest moments of the talk; the random ones need not.
+    assert hard.min() >= np.quantile(everywhere, 0.6)
+    assert hard.mean() > last_hop_loudness(chosen[:8])[:, -1].mean()
+    assert len({row.tobytes() for row in chosen[8:]}) == 8
+
+    # 45 s of talk hold fewer moments than 40 hard windows half a window apart: the rest
+    # of the epoch's windows are drawn at random.
+    many = negatives.epoch_windows(80, 0.5, 60.0, last_hop_loudness)
+    assert many.shape == (80, window) and 8 < negatives.mined < 8 + 40
+
+
+def test_a_causal_job_trains_on_the_bank_s_audio_and_mines_it(tmp_path: Path) -> None:
+    registry = computer_registry(tmp_path / "registry", {"wake/snowboy": 45})
+    NegativeBank(registry.layout).add([shared("speech/librispeech")], "talk", "speech")
+    overrides = TINY_CAUSAL | {"bank.calibration_share": 0.0, "causal.bank_windows": 32,
+                               "causal.mining_seconds": 30.0}  # fmt: skip
+    result = train(registry, "computer", apply_overrides(TrainConfig(), overrides))
+    bank = result.card.data.negative_bank
+    assert bank["training_hours"] > 0 and bank["calibration_hours"] == 0
+    assert bank["hard_windows_mined"] == 16  # half of 32 in the second (last) epoch
+    log = (result.job_dir / "logs.txt").read_text()
+    assert "32 windows an epoch from 0.01 h of the negative bank, 50% of them mined" in log
+    registry.close()

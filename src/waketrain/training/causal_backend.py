@@ -7,10 +7,11 @@ hop, only on hops whose receptive field lies inside the window: the first ~29 ho
 window read zero padding, which on the board only a stream's very start does.
 
 - positive windows: the phrase is placed in the last receptive field of the window, so the
-  last hop hears all of it. The loss is binary cross-entropy of the highest of the last
-  `causal.positive_hops` logits (a max-pooled target): all of them follow the phrase, and
-  the model may fire at whichever of them hears it best, instead of being made to fire at
-  one hop chosen by where a clip's VAD margins happen to end.
+  last hop hears all of it. The loss is the cross-entropy of the highest of the last
+  `causal.positive_hops` smoothed probabilities (the mean over `smoothing_windows` hops, as
+  the trigger on the board reads them; a max-pooled target): all of them follow the phrase,
+  and the model may fire at whichever of them hears it best, instead of being made to fire
+  at one hop chosen by where a clip's VAD margins happen to end.
 - negative windows (negatives, noise, reversed and partial phrases): every valid hop is a
   negative, mean cross-entropy over them: each is a moment the board could fire.
 
@@ -20,6 +21,7 @@ The features are raw log-mel (`features.LogMel(normalise=False)`), the numbers
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from waketrain.runtime.onnx_model import OnnxWakeModel, inference_session
 from waketrain.runtime.streaming import StreamingParams, score_recording
 from waketrain.training.augment import TrainingWindows, spec_augment
 from waketrain.training.causal_export import export_causal_stream
+from waketrain.training.causal_mining import BankAudioNegatives
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet
 from waketrain.training.config import CAUSAL_HOP_FRAMES, CAUSAL_WINDOW_FRAMES, TrainConfig
 from waketrain.training.data import PreparedData
@@ -42,6 +45,7 @@ from waketrain.training.features import LogMel
 from waketrain.training.fitting import Exported, Fitting
 from waketrain.training.marblenet_backend import validation_windows
 from waketrain.training.model import parameter_count
+from waketrain.training.negative_bank import BankFeatures, NegativeBank
 
 CHUNK_SAMPLES = 1280  # 80 ms: what a board reads at a time, for the parity check
 
@@ -89,6 +93,17 @@ def training_frames(config: TrainConfig) -> int:
     return CAUSAL_WINDOW_FRAMES + (config.causal.negative_hops - 1) * CAUSAL_HOP_FRAMES
 
 
+def bank_negatives(
+    bank: NegativeBank, sources: list[BankFeatures], config: TrainConfig
+) -> BankAudioNegatives | None:
+    """Training windows from the bank's training sources' audio; None without any."""
+    frames = training_frames(config)
+    negatives = BankAudioNegatives(
+        bank, sources, frames, frames_span(frames), CAUSAL_HOP_FRAMES, config.seed
+    )
+    return negatives if negatives else None
+
+
 def stream_parity(step_path: Path, whole_path: Path, params: StreamingParams,
                   audio: np.ndarray) -> float:  # fmt: skip
     """Largest difference in wake probability between the board's stream (state carried,
@@ -128,7 +143,10 @@ def causal_fitting(
     gen: torch.Generator,
     check_cancel: Callable[[int], None],
     warm_start: Callable[[nn.Module], None],
+    bank_audio: BankAudioNegatives | None = None,
 ) -> Fitting:
+    """`bank_audio` (bank_negatives): each epoch adds `causal.bank_windows` windows of the
+    negative bank's training audio, the hard ones mined by the model being trained."""
     use_amp = config.amp and device.type == "cuda"
     model = CausalWake(CausalNetConfig())
     warm_start(model)
@@ -150,14 +168,24 @@ def causal_fitting(
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     positive_weight = config.positive_weight or windows.balanced_positive_weight
     positive_hops = config.causal.positive_hops
+    n_bank = config.causal.bank_windows if bank_audio else 0
+
+    smoothing = config.smoothing_windows
+
+    def positive_peak(logits: torch.Tensor) -> torch.Tensor:
+        """(B, hops) -> (B,): the highest of the last `positive_hops` smoothed probabilities,
+        each the mean over `smoothing_windows` hops, as the board's trigger reads them: a
+        spike at one 40 ms hop would be diluted there."""
+        span = min(positive_hops + smoothing - 1, logits.shape[1] - first_valid)
+        smoothed = torch.sigmoid(logits[:, -span:]).unfold(1, min(smoothing, span), 1).mean(-1)
+        return smoothed.max(dim=1).values
 
     def window_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(B, hops) logits, (B,) labels -> (B,) loss: max-pooled for positives, the mean
-        over valid hops for negatives."""
-        bce = nn.functional.binary_cross_entropy_with_logits
-        peak = logits[:, -positive_hops:].max(dim=1).values  # (B,)
-        positive = bce(peak, torch.ones_like(peak), reduction="none") * positive_weight
+        """(B, hops) logits, (B,) labels -> (B,) loss: on the smoothed peak for positives,
+        the mean over valid hops for negatives."""
+        positive = -torch.log(positive_peak(logits).clamp_min(1e-7)) * positive_weight
         valid = logits[:, first_valid:]  # (B, negative_hops)
+        bce = nn.functional.binary_cross_entropy_with_logits
         negative = bce(valid, torch.zeros_like(valid), reduction="none").mean(dim=1)
         return torch.where(labels > 0.5, positive, negative)
 
@@ -173,18 +201,48 @@ def causal_fitting(
                 logits = model(batch).float()
                 peak = torch.where(
                     labels > 0.5,
-                    logits[:, -positive_hops:].max(dim=1).values,
-                    logits[:, first_valid:].max(dim=1).values,
+                    positive_peak(logits),
+                    torch.sigmoid(logits[:, first_valid:].max(dim=1).values),
                 )
-                out.append(torch.sigmoid(peak).cpu().numpy())
+                out.append(peak.cpu().numpy())
         return np.concatenate(out)
+
+    def hop_logits(audio: np.ndarray) -> np.ndarray:
+        """(n, samples) -> (n, hops) logits of the model as it stands."""
+        model.eval()
+        with torch.no_grad():
+            return np.concatenate([
+                model(torch.from_numpy(audio[i : i + 8]).to(device)).float().cpu().numpy()
+                for i in range(0, len(audio), 8)
+            ])  # fmt: skip
+
+    def bank_batches(epoch: int) -> Iterator[torch.Tensor]:
+        """The epoch's bank windows, shuffled, one share per training step (mined here, before
+        the epoch's training steps, with the model in eval mode)."""
+        if bank_audio is None:
+            return itertools.repeat(torch.zeros((0, window), device=device))
+        chosen = bank_audio.epoch_windows(n_bank, config.bank.hard_share,
+                                          config.causal.mining_seconds,
+                                          hop_logits if epoch else None)  # fmt: skip
+        order = np.random.default_rng(config.seed + epoch).permutation(len(chosen))
+        shuffled = torch.from_numpy(chosen[order])
+        share = -(-len(chosen) // steps_per_epoch)
+        return (shuffled[i * share : (i + 1) * share].to(device) for i in itertools.count())
 
     def epochs() -> Iterator[float]:
         for epoch in range(config.epochs):
+            extra = bank_batches(epoch)
             model.train()
             total, seen = 0.0, 0
             for audio, labels, weights in windows.epoch(gen):
                 check_cancel(epoch)
+                bank_windows = next(extra)
+                if len(bank_windows):
+                    audio = torch.cat([audio, bank_windows])
+                    labels = torch.cat([labels, labels.new_zeros(len(bank_windows))])
+                    weights = torch.cat(
+                        [weights, weights.new_full((len(bank_windows),), config.bank.weight)]
+                    )
                 with torch.autocast(device.type, enabled=use_amp):
                     features = model.log_mel(audio)  # (B, mel, frames), raw
                     # Stripes are zeroed around each frame's mean over the bands, which the
@@ -267,7 +325,13 @@ def causal_fitting(
         summary=f"device {device} (amp {use_amp}), {parameter_count(model)} parameters, "
         f"{steps_per_epoch} steps per epoch of {window / SAMPLE_RATE_HZ:.2f} s windows "
         f"({config.causal.negative_hops} hops with a full receptive field), positive class "
-        f"weight {positive_weight:.2f}",
+        f"weight {positive_weight:.2f}"
+        + (
+            f"; {n_bank} windows an epoch from {bank_audio.hours:.2f} h of the negative bank, "
+            f"{config.bank.hard_share:.0%} of them mined"
+            if bank_audio
+            else ""
+        ),
         export=export,
         amp=use_amp,
     )

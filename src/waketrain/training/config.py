@@ -139,6 +139,20 @@ class CausalConfig(BaseModel):
         "one of them is a negative in a negative window, and the window is that much longer.",
     )
 
+    bank_windows: int = Field(
+        default=128,
+        ge=0,
+        le=10_000,
+        description="Windows of the negative bank's training audio added to each epoch; "
+        "bank.hard_share of them end where the model being trained scores highest.",
+    )
+    mining_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=36_000,
+        description="Bank audio the model scores each epoch to find those hard windows.",
+    )
+
     @model_validator(mode="after")
     def _positive_hops_hear_no_padding(self) -> CausalConfig:
         if self.positive_hops > self.negative_hops:

@@ -396,10 +396,14 @@ def load_oww_features(bank: NegativeBank) -> list[BankFeatures]:
     ]
 
 
+def audio_pcm(bank: NegativeBank, set_id: str, source: BankSource) -> np.ndarray:
+    """A source's audio as memory-mapped PCM16, (n,): hours of it cost no memory."""
+    return np.memmap(bank.set_dir(set_id) / source.features["audio"], dtype="<i2", mode="r")
+
+
 def load_audio(bank: NegativeBank, set_id: str, source: BankSource) -> np.ndarray:
-    """A source's audio as float32, (n,) (memory-mapped PCM16, converted)."""
-    pcm = np.memmap(bank.set_dir(set_id) / source.features["audio"], dtype="<i2", mode="r")
-    return np.asarray(pcm, np.float32) / 32768.0
+    """A source's audio as float32, (n,)."""
+    return np.asarray(audio_pcm(bank, set_id, source), np.float32) / 32768.0
 
 
 def is_calibration(source: BankSource, share: float) -> bool:

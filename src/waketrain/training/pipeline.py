@@ -29,7 +29,8 @@ from waketrain.store.models import utcnow
 from waketrain.store.registry import Registry
 from waketrain.synth.generate import SyntheticSet, synthesize
 from waketrain.training.bank_use import BankPlan, HardNegativeMiner, calibration_scores
-from waketrain.training.causal_backend import causal_fitting
+from waketrain.training.causal_backend import bank_negatives, causal_fitting
+from waketrain.training.causal_mining import BankAudioNegatives
 from waketrain.training.comparison import Scorer, compare_with_current
 from waketrain.training.config import TrainConfig
 from waketrain.training.data import Example, PreparedData, prepare_data, read_folder_audio
@@ -216,19 +217,24 @@ def train(
         if init_from:
             load_warm_start(registry.layout.jobs, init_from, model, config.backend)
 
-    miner = None
+    miner: HardNegativeMiner | BankAudioNegatives | None = None
     if config.backend == "oww_head":
-        miner = (
+        head_miner = (
             HardNegativeMiner(plan.training, config.bank, config.seed) if plan.training else None
         )
+        miner = head_miner
         fitting = _oww_head_fitting(
-            registry, data, synthetic, config, device, gen, log, check_cancel, warm_start, miner
-        )
+            registry, data, synthetic, config, device, gen, log, check_cancel, warm_start,
+            head_miner,
+        )  # fmt: skip
     else:
         if synthetic is not None:
             data = _with_synthetic(data, synthetic, config)
-        backend_fitting = causal_fitting if config.backend == "causal" else marblenet_fitting
-        fitting = backend_fitting(data, config, device, gen, check_cancel, warm_start)
+        if config.backend == "causal":
+            miner = bank_negatives(bank, plan.training, config)
+            fitting = causal_fitting(data, config, device, gen, check_cancel, warm_start, miner)
+        else:
+            fitting = marblenet_fitting(data, config, device, gen, check_cancel, warm_start)
     log.report("data_prep", 1.0, "training data ready")
     timings["data_prep"] = time.perf_counter() - started
     log.line(fitting.summary)
@@ -333,7 +339,7 @@ def train(
     card.comparison = CardComparison.model_validate(comparison.as_dict()) if comparison else None
     card.data.negative_bank = {
         "calibration_hours": round(plan.calibration_hours, 4),
-        "training_hours": round(plan.training_hours, 4) if config.backend == "oww_head" else 0,
+        "training_hours": round(plan.training_hours, 4) if config.backend != "marblenet" else 0,
         "sets": sorted({f.set_id for f in plan.calibration + plan.training}),
         "hard_windows_mined": miner.mined if miner else 0,
     }
@@ -382,15 +388,15 @@ def synthetic_speech_wanted(config: TrainConfig, plan: BankPlan) -> tuple[bool, 
     """Whether this job adds synthetic speech, and why.
 
     Without a bank, espeak-ng's confusables and sentences are what teach the head that other
-    speech is not the phrase. With real speech from the bank to mine (oww_head), they make it
-    separate worse: on bench/accuracy.py --voices, 0.28 h of bank speech, the head missed
+    speech is not the phrase. With real speech from the bank to mine (oww_head, causal), they
+    make the head separate worse: on bench/accuracy.py --voices, 0.28 h of bank speech, the head missed
     2.0 % at no held-out false accept without them and 6.5 % with them.
     """
     use = config.synth.use
     if use != "auto":
         return use != "off", f"synth.use={use}"
     hours = 0.0
-    if config.backend == "oww_head":
+    if config.backend != "marblenet":  # the backends that train on the bank
         spoken = [f for f in plan.training if f.kind in SPEECH_BANK_KINDS]
         hours = sum(f.source.seconds for f in spoken) / 3600
     if hours >= config.synth.bank_speech_hours:
