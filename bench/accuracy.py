@@ -22,8 +22,9 @@ within a 5-point FRR margin), on the same data.
 voices (microphone colouration, absolute level, overdrive) turned off in turn, all of them
 off ("none of them"), with the voice shift (pitch and formants), with synthetic speech
 (which the default leaves out here: its bank has real speech to train on), without its
-positives or its negatives, with Piper's voice instead of espeak-ng's or beside it, and with
-synthetic positives instead of the real ones.
+positives or its negatives, with Piper's voice instead of espeak-ng's or beside it, with
+synthetic positives instead of the real ones, and the causal and marblenet backends in the
+same setting (the held-out hour streamed through each model as the board streams it).
 """
 
 from __future__ import annotations
