@@ -389,8 +389,8 @@ def synthetic_speech_wanted(config: TrainConfig, plan: BankPlan) -> tuple[bool, 
 
     Without a bank, espeak-ng's confusables and sentences are what teach the head that other
     speech is not the phrase. With real speech from the bank to mine (oww_head, causal), they
-    make the head separate worse: on bench/accuracy.py --voices, 0.28 h of bank speech, the head missed
-    2.0 % at no held-out false accept without them and 6.5 % with them.
+    make the head separate worse: on bench/accuracy.py --voices, 0.28 h of bank speech, the
+    head missed 2.0 % at no held-out false accept without them and 6.5 % with them.
     """
     use = config.synth.use
     if use != "auto":
