@@ -302,11 +302,13 @@ def print_setting(n: int, hour: HeldOutHour) -> None:
           f"({hour.hours:.2f} h); bank: {', '.join(BANK_SETS)}\n")  # fmt: skip
 
 
-def bank_comparison(base: TrainConfig, registry: Registry, test: TestAudio, n: int) -> None:
+def bank_comparison(
+    base: TrainConfig, registry: Registry, test: TestAudio, n: int, seeds: list[int]
+) -> None:
     """Default config with the negative bank and without, per seed, on one held-out hour."""
     hour = bank_setting(registry, n)
     rows = []
-    for seed in SEEDS:
+    for seed in seeds:
         for label, before in (("bank", {}), ("before", BEFORE_BANK)):
             config = apply_overrides(base, {"seed": seed, **before})
             rows.append((seed, label, held_out_row(registry, config, hour, test)))
@@ -349,19 +351,25 @@ def voice_conditions() -> dict[str, dict[str, object]]:
     conditions["piper voices"] = speech | {"synth.voices": "piper"}
     conditions["espeak and piper voices"] = speech | {"synth.voices": "both"}
     conditions["synthetic positives only"] = {"synth.use": "only"}
+    conditions["one head (no ensemble)"] = {"head.members": 1}
     conditions["causal backend"] = {"backend": "causal"}
     conditions["marblenet backend"] = {"backend": "marblenet"}
     return conditions
 
 
 def voices_ablation(
-    base: TrainConfig, registry: Registry, test: TestAudio, n: int, only: list[str]
+    base: TrainConfig,
+    registry: Registry,
+    test: TestAudio,
+    n: int,
+    only: list[str],
+    seeds: list[int],
 ) -> None:
     """The --bank setting with each voice-widening augmentation off, and all of them off."""
     hour = bank_setting(registry, n)
     conditions = {k: v for k, v in voice_conditions().items() if not only or k in only}
     rows: dict[str, dict[int, HeldOutRow]] = {label: {} for label in conditions}
-    for seed in SEEDS:
+    for seed in seeds:
         for label, off in conditions.items():
             config = apply_overrides(base, {"seed": seed, **off})
             row = rows[label][seed] = held_out_row(registry, config, hour, test)
@@ -372,12 +380,12 @@ def voices_ablation(
     print("FRR at 10 dB (held-out false accepts) at each job's own threshold; the last but "
           "one column: mean FRR at 10 dB at the lowest threshold with no false accept in the "
           "held-out hour (chosen on the test audio: the models' separation)\n")  # fmt: skip
-    print("| augmentation | " + " | ".join(f"seed {s}" for s in SEEDS)
+    print("| augmentation | " + " | ".join(f"seed {s}" for s in seeds)
           + " | mean FRR 10 dB | mean FRR clean | false accepts | mean FRR 10 dB at 0 FA "
           "(test-chosen) | mean job time |")  # fmt: skip
-    print("| --- |" + " ---: |" * (len(SEEDS) + 5))
+    print("| --- |" + " ---: |" * (len(seeds) + 5))
     for label, by_seed in rows.items():
-        cells = [f"{by_seed[s].frr_noisy:.1%} ({by_seed[s].held.count})" for s in SEEDS]
+        cells = [f"{by_seed[s].frr_noisy:.1%} ({by_seed[s].held.count})" for s in seeds]
         runs = list(by_seed.values())
         print(f"| {label} | " + " | ".join(cells)
               + f" | {np.mean([r.frr_noisy for r in runs]):.1%}"
@@ -398,6 +406,8 @@ def main() -> None:
                         help="each voice-widening augmentation off in turn, 4 seeds")  # fmt: skip
     parser.add_argument("--conditions", nargs="+", default=[], choices=list(voice_conditions()),
                         help="with --voices: only these rows")  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="with --bank or --voices: the jobs' seeds")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
                         help="every backend; real, synthetic, both; 25 and 50 clips")  # fmt: skip
     args = parser.parse_args()
@@ -409,10 +419,10 @@ def main() -> None:
             compare(config, registry, test)
             return
         if args.bank:
-            bank_comparison(config, registry, test, args.positives)
+            bank_comparison(config, registry, test, args.positives, args.seeds)
             return
         if args.voices:
-            voices_ablation(config, registry, test, args.positives, args.conditions)
+            voices_ablation(config, registry, test, args.positives, args.conditions, args.seeds)
             return
         make_dataset(registry, "computer", args.positives)
         started = time.perf_counter()

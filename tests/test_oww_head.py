@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import soundfile as sf
+import torch
 
 from tests.conftest import OWW_FEATURE_MODELS, TINY_HEAD, run_cli, shared
 from waketrain.audio.constants import SAMPLE_RATE_HZ
@@ -18,7 +19,9 @@ from waketrain.runtime.oww_model import OwwHeadModel, embedding_windows
 from waketrain.runtime.speech_embedding import CHUNK_SAMPLES, SpeechEmbedder
 from waketrain.store.errors import InvalidInput
 from waketrain.store.registry import Registry
-from waketrain.training.config import TrainConfig, apply_overrides
+from waketrain.training.config import HeadConfig, TrainConfig, apply_overrides
+from waketrain.training.export import export_onnx
+from waketrain.training.oww_head_backend import OwwHead
 from waketrain.training.pipeline import TrainResult, train
 
 HELD_OUT = slice(300, 312)  # "computer" clips the job never sees (it trains on the first 60)
@@ -63,6 +66,22 @@ def test_feature_models_compute_what_openwakewords_onnx_models_compute() -> None
     assert embeddings.shape == onnx_embeddings.shape == (len(chunks) - 9, 96)
     assert np.abs(mel - onnx_mel).max() < 1e-3
     assert np.abs(embeddings - onnx_embeddings).max() < 1e-3 * np.abs(onnx_embeddings).max()
+
+
+def test_the_heads_average_in_one_graph_of_openwakeword_s_format(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    head = OwwHead(HeadConfig(members=3)).eval()
+    x = torch.randn(5, 16, 96)
+    each = torch.sigmoid(head.member_logits(x)).detach()  # (5, 3)
+    assert not torch.allclose(each[:, 0], each[:, 1])  # each member starts from its own weights
+    assert torch.allclose(head(x)[:, 0], each.mean(dim=1))
+    path = tmp_path / "wake_model.onnx"
+    export_onnx(head, path, torch.zeros(1, 16, 96), "embeddings", dynamic_batch=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    [graph_input], [graph_output] = session.get_inputs(), session.get_outputs()
+    assert graph_input.shape == [1, 16, 96] and graph_output.shape == [1, 1]
+    (out,) = session.run(None, {graph_input.name: x[:1].numpy()})
+    assert out[0, 0] == pytest.approx(float(each[0].mean()), abs=1e-5)
 
 
 def test_oww_head_job_exports_the_openwakeword_model_format(oww_job: TrainResult) -> None:

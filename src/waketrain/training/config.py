@@ -110,6 +110,13 @@ class HeadConfig(BaseModel):
     hard_negative_weight: float = Field(
         default=2.0, ge=0, le=20, description="Loss weight of confusable and partial phrases."
     )
+    members: int = Field(
+        default=3,
+        ge=1,
+        le=8,
+        description="Heads trained side by side and averaged in the one exported model (each "
+        "costs the board a head's CPU, small beside the embeddings the heads share).",
+    )
 
 
 class CausalConfig(BaseModel):

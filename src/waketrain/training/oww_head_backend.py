@@ -30,28 +30,36 @@ from waketrain.training.model import parameter_count
 
 
 class OwwHead(nn.Module):
-    """openWakeWord's DNN head: flatten, two LayerNorm'd hidden layers, one logit."""
+    """openWakeWord's DNN head (flatten, two LayerNorm'd hidden layers, one logit), or
+    `members` of them side by side, trained on the same batches from their own starting
+    weights, their probabilities averaged: one head fires on a stretch of speech that the
+    others score low, so the average keeps non-phrase audio further from the phrase."""
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),  # (B, 16, 96) -> (B, 1536)
-            nn.Linear(HEAD_EMBEDDINGS * EMBEDDING_DIM, config.hidden),
-            nn.LayerNorm(config.hidden),
-            nn.ReLU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden, config.hidden),
-            nn.LayerNorm(config.hidden),
-            nn.ReLU(),
-            nn.Linear(config.hidden, 1),
+        self.members = nn.ModuleList(
+            nn.Sequential(
+                nn.Flatten(),  # (B, 16, 96) -> (B, 1536)
+                nn.Linear(HEAD_EMBEDDINGS * EMBEDDING_DIM, config.hidden),
+                nn.LayerNorm(config.hidden),
+                nn.ReLU(),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.hidden, config.hidden),
+                nn.LayerNorm(config.hidden),
+                nn.ReLU(),
+                nn.Linear(config.hidden, 1),
+            )
+            for _ in range(config.members)
         )
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(x)
-        return out.squeeze(1)  # (B,)
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([member(x) for member in self.members], dim=1)  # (B, members)
+
+    def probability(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.member_logits(x)).mean(dim=1)  # (B,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))  # (B, 1): openWakeWord reads [0][0]
+        return self.probability(x)[:, None]  # (B, 1): openWakeWord reads [0][0]
 
 
 @dataclass
@@ -153,7 +161,7 @@ def head_fitting(
         model.eval()
         with torch.no_grad():
             return torch.cat([
-                torch.sigmoid(model.logits(torch.from_numpy(windows[i : i + 4096]).to(device)))
+                model.probability(torch.from_numpy(windows[i : i + 4096]).to(device))
                 for i in range(0, len(windows), 4096)
             ]).cpu().numpy()  # fmt: skip
 
@@ -178,7 +186,9 @@ def head_fitting(
             for start in range(0, len(order), config.batch_size):
                 check_cancel(epoch)
                 batch = order[start : start + config.batch_size]
-                loss = (loss_fn(model.logits(ex[batch]), ey[batch]) * ew[batch]).mean()
+                logits = model.member_logits(ex[batch])  # each member learns on its own
+                targets = ey[batch, None].expand_as(logits)
+                loss = (loss_fn(logits, targets).mean(dim=1) * ew[batch]).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
