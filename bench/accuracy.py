@@ -237,7 +237,7 @@ class HeldOutHour:
 
     @property
     def hours(self) -> float:
-        return sum(s.source.seconds for s in self.streams) / 3600
+        return float(sum(s.source.seconds for s in self.streams)) / 3600
 
 
 def bank_setting(registry: Registry, n: int) -> HeldOutHour:

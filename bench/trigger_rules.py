@@ -78,8 +78,8 @@ def main() -> None:
     noisy = frame_positives(test.positives, test.background, FRAMING_SEED, NOISY_SNR_DB)
     with tempfile.TemporaryDirectory() as tmp:
         registry = start_registry(Settings(data_dir=Path(tmp), admin_password="x")).registry
-        streams = bank_setting(registry, 50)
-        hours = sum(s.source.seconds for s in streams) / 3600
+        hour = bank_setting(registry, 50)
+        hours = hour.hours
         results = {}
         for seed in args.seeds:
             config = apply_overrides(TrainConfig(), {"seed": seed})
@@ -87,7 +87,7 @@ def main() -> None:
             model = load_export(export)
             assert model.score_windows is not None, "oww_head only"
             raw = replace(model.params, smoothing_windows=1)
-            negatives = oww_calibration_scores(streams, model.score_windows, raw)
+            negatives = oww_calibration_scores(hour.streams, model.score_windows, raw)
             positives = OwwHeadModel(export / "wake_model.onnx").score_stream(noisy.audio, raw)
             results[seed] = {
                 name: [
