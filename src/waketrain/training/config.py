@@ -111,11 +111,12 @@ class HeadConfig(BaseModel):
         default=2.0, ge=0, le=20, description="Loss weight of confusable and partial phrases."
     )
     members: int = Field(
-        default=3,
+        default=1,
         ge=1,
         le=8,
-        description="Heads trained side by side and averaged in the one exported model (each "
-        "costs the board a head's CPU, small beside the embeddings the heads share).",
+        description="Heads trained side by side and averaged in the one exported model. Over "
+        "eight seeds three fired as often as one at three times the training time "
+        "(bench/accuracy.py --voices), so one is the default.",
     )
 
 
