@@ -84,6 +84,16 @@ def test_the_heads_average_in_one_graph_of_openwakeword_s_format(tmp_path: Path)
     assert out[0, 0] == pytest.approx(float(each[0].mean()), abs=1e-5)
 
 
+def test_a_head_saved_before_members_existed_loads_as_the_first_member() -> None:
+    head = OwwHead(HeadConfig()).eval()
+    older = {k.replace("members.0.", "net."): v for k, v in head.state_dict().items()}
+    assert all(k.startswith("net.") for k in older)
+    loaded = OwwHead(HeadConfig()).eval()
+    loaded.load_state_dict(older)
+    x = torch.randn(3, 16, 96)
+    assert torch.equal(loaded(x), head(x))
+
+
 def test_oww_head_job_exports_the_openwakeword_model_format(oww_job: TrainResult) -> None:
     session = ort.InferenceSession(str(oww_job.export_dir / "wake_model.onnx"))
     (model_input,), (model_output,) = session.get_inputs(), session.get_outputs()

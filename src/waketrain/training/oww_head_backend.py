@@ -51,6 +51,7 @@ class OwwHead(nn.Module):
             )
             for _ in range(config.members)
         )
+        self.register_load_state_dict_pre_hook(_one_head_as_first_member)  # type: ignore[no-untyped-call]
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([member(x) for member in self.members], dim=1)  # (B, members)
@@ -60,6 +61,15 @@ class OwwHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.probability(x)[:, None]  # (B, 1): openWakeWord reads [0][0]
+
+
+def _one_head_as_first_member(
+    module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, *_: object
+) -> None:
+    """A head saved before `members` existed (layers under `net.`) loads as the first one, so
+    a job warm-starts from an older job's checkpoint."""
+    for key in [k for k in state_dict if k.startswith(f"{prefix}net.")]:
+        state_dict[f"{prefix}members.0.{key.removeprefix(f'{prefix}net.')}"] = state_dict.pop(key)
 
 
 @dataclass
