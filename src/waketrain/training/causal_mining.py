@@ -96,5 +96,7 @@ class BankAudioNegatives:
             if all(w != which[row] or abs(s - start) >= apart for w, s in found):
                 found.append((int(which[row]), start))
         self.mined += len(found)
+        if not found:  # no finite score: a model that diverged
+            return np.zeros((0, self._window), np.float32)
         sources, window_starts = (np.array(column) for column in zip(*found, strict=True))
         return self._read(sources, window_starts, self._window)
