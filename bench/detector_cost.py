@@ -9,17 +9,18 @@ as a board does, through:
   and the same model run as a whole window per hop through wake_model.onnx (how exports
   without encoder.onnx stream),
 - waketrain's detector with an openWakeWord-head export (oww_head backend),
-- the causal streaming model (training/causal_model.py, not yet a training backend) through
-  its board runtime (runtime/causal_stream.py) on one onnxruntime thread, as the detector
-  runs models: log-mel frame by frame, a step with carried state per 160 ms (and per 80 ms).
-  Untrained, from a fixed seed: what it costs does not depend on its weights,
+- waketrain's detector with a causal export (causal backend): log-mel frame by frame, a
+  step with carried state per 160 ms; and the same streaming model, untrained from a fixed
+  seed, with a step per 160 ms and per 80 ms (what it costs does not depend on its weights),
 - openWakeWord 0.6 itself (ONNX feature models, the head above), as TARS runs it,
 - microWakeWord (pymicro-wakeword's okay_nabu), when pymicro-wakeword is installed.
 CPU time is process time (all threads) over audio time: % of one core per audio second.
 
-Latency: held-out "computer" clips after 2 s of room tone; for each the waketrain head fires
-on, the stream time from the end of speech in the clip (Silero VAD) to the end of the hop that
-fired (audio time; add the per-chunk compute time for wall time).
+Latency, for each trained export: held-out "computer" clips after 2 s of room tone; for each
+the model fires on, the stream time from the end of speech in the clip (Silero VAD) to the end
+of the hop that fired (audio time; add the per-chunk compute time for wall time). The exports
+are trained here on 60 clips, so how many clips they fire on says little of their accuracy
+(bench/accuracy.py measures that).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import argparse
 import platform
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +41,8 @@ from waketrain.runtime.causal_stream import CausalStepModel, CausalStream
 from waketrain.runtime.detector import LIVE_THREADS, Detector
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
 from waketrain.runtime.marblenet_stream import ENCODER_FILE
+from waketrain.runtime.stream_cost import CHUNK_SAMPLES as CHUNK
+from waketrain.runtime.stream_cost import cpu_percent
 from waketrain.runtime.streaming import StreamingParams
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, Label, import_files
@@ -52,7 +54,7 @@ from waketrain.training.config import TrainConfig, apply_overrides
 from waketrain.training.pipeline import train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SR, CHUNK = 16_000, 1280
+SR = 16_000
 
 
 def read(path: Path) -> np.ndarray:
@@ -75,21 +77,12 @@ def train_exports(root: Path) -> dict[str, Path]:
         import_files(registry, files, "computer", ClipMetadata(label=label), "bench")
     exports = {}
     for backend, extra in (("marblenet", {"epochs": 1, "synth.use": "off"}),
-                           ("oww_head", {"epochs": 6})):  # fmt: skip
+                           ("oww_head", {"epochs": 6}),
+                           ("causal", {"synth.use": "off"})):  # fmt: skip
         config = apply_overrides(TrainConfig(), {"backend": backend, **extra})
         exports[backend] = train(registry, "computer", config).export_dir
     registry.close()
     return exports
-
-
-def cpu_percent(process_chunk: Callable[[np.ndarray], object], audio: np.ndarray) -> float:
-    chunks = [audio[i : i + CHUNK] for i in range(0, len(audio) - CHUNK + 1, CHUNK)]
-    for chunk in chunks[:50]:  # warm-up: sessions, caches
-        process_chunk(chunk)
-    start = time.process_time()
-    for chunk in chunks:
-        process_chunk(chunk)
-    return 100 * (time.process_time() - start) / (len(chunks) * CHUNK / SR)
 
 
 def causal_stream(folder: Path, steps_per_call: int) -> CausalStream:
@@ -189,7 +182,7 @@ def main() -> None:
         micro = microwakeword_chunk()
         if micro is not None:
             rows.append(("microWakeWord okay_nabu (pymicro-wakeword)", cpu_percent(micro, audio)))
-        found, tried = latencies(exports["oww_head"])
+        latency = {backend: latencies(export) for backend, export in exports.items()}
 
     machine = platform.processor() or platform.machine()
     print(f"\n{machine}, {args.seconds:g} s of audio in 80 ms chunks\n")
@@ -197,12 +190,11 @@ def main() -> None:
     print("| --- | ---: |")
     for name, percent in rows:
         print(f"| {name} | {percent:.2f} % |")
-    if found:
-        print(
-            f"\nLatency (oww_head, end of phrase to the hop that fired, audio time): median "
-            f"{np.median(found) * 1000:.0f} ms, max {max(found) * 1000:.0f} ms; "
-            f"fired on {len(found)} of {tried} held-out clips."
-        )
+    print("\n| export | latency: end of phrase to the hop that fired, median | max | fired on |")
+    print("| --- | ---: | ---: | ---: |")
+    for backend, (found, tried) in latency.items():
+        ms = [f"{s * 1000:.0f} ms" for s in (np.median(found), max(found))] if found else ["-"] * 2
+        print(f"| {backend} | {ms[0]} | {ms[1]} | {len(found)} of {tried} clips |")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ def test_tiny_causal_job_exports_the_stream_its_twin_and_the_contract_with_its_f
     assert m.det_curve and 0.0 < card.threshold <= 1.0
     assert m.onnx_parity_max_abs_diff is not None and m.onnx_parity_max_abs_diff < 1e-3
     assert "causal" in card.tensorrt
+    assert card.stream_cost is not None and card.stream_cost.cpu_percent > 0
     saved = json.loads((job.job_dir / "config.json").read_text())
     assert saved["backend"] == "causal" and saved["hop_seconds"] == pytest.approx(0.04)
 

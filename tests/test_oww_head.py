@@ -106,6 +106,8 @@ def test_oww_head_job_exports_the_openwakeword_model_format(oww_job: TrainResult
     assert metadata["window_seconds"] == pytest.approx(1.99)
     assert metadata["metrics"]["onnx_parity_max_abs_diff"] < 1e-3
     assert {"frr", "fa_per_hour", "auc", "det_curve"} <= set(metadata["metrics"])
+    cost = metadata["stream_cost"]  # streamed as the board streams it, on this machine
+    assert cost["cpu_percent"] > 0 and cost["audio_seconds"] == 20 and cost["machine"]
     synthetic = metadata["data"]["synthetic"]
     assert synthetic["generated"] == {"positive": 30, "confusable": 30, "speech": 10}
     for name in ("det_curve.png", "confusion_matrix.png", "checkpoint.pt"):

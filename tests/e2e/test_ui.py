@@ -307,6 +307,10 @@ def test_a_new_model_replaces_the_current_one_only_when_at_least_as_good(
 def test_apply_training_ships_the_model_to_the_board(page: Page, board: Board) -> None:
     apply = page.get_by_test_id("apply-button")
     expect(apply).to_be_enabled()
+    # what it ships: which kind of model and what streaming it cost on this machine
+    expect(page.get_by_test_id("apply-model")).to_contain_text(
+        re.compile(r"\((oww_head|marblenet|causal)\): \d+\.\d\d % of one CPU core per second")
+    )
     apply.click()
     status = page.get_by_test_id("apply-status")
     expect(status).to_have_text(re.compile("succeeded|rolled_back|failed"), timeout=60_000)

@@ -34,7 +34,16 @@ export interface JobMetrics {
   not_better_than_current?: boolean;
   missed_positives?: MissedClip[];
   model_id?: string;
+  backend?: string;
+  stream_cost?: StreamCost | null;
   [key: string]: unknown;
+}
+
+// What streaming the model cost on the machine that trained it (80 ms chunks, one thread).
+export interface StreamCost {
+  cpu_percent: number;
+  audio_seconds: number;
+  machine: string;
 }
 
 // A held-out positive the model did not hear, with what ingest measured and the likely cause.

@@ -108,7 +108,8 @@ def run_job(
                  "missed_positives", "threshold_log_odds"},
     ) | card.model_dump(
         mode="json",
-        include={"threshold", "target_met", "model_id", "timings_seconds", "comparison"},
+        include={"threshold", "target_met", "model_id", "timings_seconds", "comparison",
+                 "backend", "stream_cost"},
     )  # fmt: skip
     comparison = card.comparison
     summary["not_better_than_current"] = bool(comparison and not comparison.at_least_as_good)

@@ -44,7 +44,11 @@ def load_export(export_dir: Path, threads: int | None = None) -> ExportedModel:
     `threads=1` for live streaming: one window per hop gains nothing from a thread pool,
     whose spinning workers only cost CPU; batched evaluation leaves onnxruntime's default.
     """
-    card = read_card(export_dir)
+    return open_export(export_dir, read_card(export_dir), threads)
+
+
+def open_export(export_dir: Path, card: ModelCard, threads: int | None = None) -> ExportedModel:
+    """The export's graphs under `card`, which may not be written to the folder yet."""
     params = StreamingParams.from_card(card)
     onnx_path = export_dir / "wake_model.onnx"
     if card.backend == "causal":

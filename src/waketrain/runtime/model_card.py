@@ -79,6 +79,16 @@ class Standing(_Open):
     false_accepts: int
 
 
+class StreamCost(_Open):
+    """What streaming the model cost on the machine that trained it, as the board streams it:
+    80 ms chunks through one onnxruntime thread. A board's CPU differs; the ratio between
+    models holds better than the figure."""
+
+    cpu_percent: float = Field(description="Percent of one core per second of audio.")
+    audio_seconds: float
+    machine: str
+
+
 class Comparison(_Open):
     """The new model against the one that was current, on the same positives and hours."""
 
@@ -128,6 +138,7 @@ class ModelCard(_Open):
     created: str = ""
     training_device: dict[str, Any] | None = None
     comparison: Comparison | None = None
+    stream_cost: StreamCost | None = None
 
     @field_validator("schema_version")
     @classmethod

@@ -19,9 +19,18 @@ from torch import nn
 
 from waketrain import __version__
 from waketrain.audio.constants import SAMPLE_RATE_HZ
-from waketrain.runtime.model_card import CARD_FILE, CurvePoint, DataSummary, Metrics, ModelCard
+from waketrain.runtime.loader import open_export
+from waketrain.runtime.model_card import (
+    CARD_FILE,
+    CurvePoint,
+    DataSummary,
+    Metrics,
+    ModelCard,
+    StreamCost,
+)
 from waketrain.runtime.model_card import Comparison as CardComparison
 from waketrain.runtime.speech_embedding import SpeechEmbedder
+from waketrain.runtime.stream_cost import cpu_percent, describe_cpu
 from waketrain.store.artifacts import record_artifact
 from waketrain.store.errors import InvalidInput
 from waketrain.store.files import atomic_write_json
@@ -66,6 +75,7 @@ STAGES = ("data_prep", "training", "eval", "export")
 # Share of the whole job each stage takes, for one progress bar.
 STAGE_WEIGHTS = {"data_prep": 0.1, "training": 0.75, "eval": 0.1, "export": 0.05}
 SPEECH_BANK_KINDS = ("speech", "tv", "mixed")  # bank sets that are mostly people talking
+COST_SECONDS = 20.0  # audio streamed to measure what the export costs on this machine
 
 
 @dataclass
@@ -123,6 +133,16 @@ def describe_device(device: torch.device, amp: bool) -> dict[str, Any]:
     else:
         name = platform.processor() or platform.machine()
     return {"type": device.type, "name": name, "amp": amp, "torch": torch.__version__}
+
+
+def measure_stream_cost(export_dir: Path, card: ModelCard, audio: np.ndarray) -> StreamCost:
+    """The exported model streamed as the board streams it, over COST_SECONDS of `audio`."""
+    audio = np.resize(audio, int(COST_SECONDS * SAMPLE_RATE_HZ))
+    stream = open_export(export_dir, card, threads=1).stream()
+    # one onnxruntime thread works on the caller's: the job's other threads do not count
+    percent = cpu_percent(stream.process, audio, time.thread_time)
+    return StreamCost(cpu_percent=round(percent, 3), audio_seconds=COST_SECONDS,
+                      machine=describe_cpu())  # fmt: skip
 
 
 def seed_everything(seed: int, device: torch.device) -> torch.Generator:
@@ -336,6 +356,7 @@ def train(
         job_id, dataset_id, data, config, exported, evaluation, tensorrt, best_epoch, timings
     )
     card.training_device = describe_device(device, fitting.amp)
+    card.stream_cost = measure_stream_cost(export_dir, card, positive_stream.audio)
     card.comparison = CardComparison.model_validate(comparison.as_dict()) if comparison else None
     card.data.negative_bank = {
         "calibration_hours": round(plan.calibration_hours, 4),

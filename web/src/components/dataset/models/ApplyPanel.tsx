@@ -8,6 +8,7 @@ import {
   type Board,
   type DeployTarget,
   type Deployment,
+  type JobMetrics,
   type JobRecord,
 } from "../../../api";
 import { useEvents } from "../../../events";
@@ -46,6 +47,35 @@ function disabledReason(
     return target.target.reason ?? "No deploy target is configured on the server.";
   }
   return null;
+}
+
+const BACKEND_NAMES: Record<string, string> = {
+  oww_head: "openWakeWord head",
+  marblenet: "MarbleNet",
+  causal: "causal streaming model",
+};
+
+/** Which model the button ships, what kind it is and what it costs to stream. */
+function ModelToShip({ metrics }: { metrics: JobMetrics }) {
+  const { backend, stream_cost: cost } = metrics;
+  if (!metrics.model_id) return null;
+  return (
+    <p className="muted small" data-testid="apply-model">
+      Ships <code>{metrics.model_id}</code>
+      {backend && (
+        <>
+          , {BACKEND_NAMES[backend] ?? backend} (<code>{backend}</code>)
+        </>
+      )}
+      {cost && (
+        <>
+          : {cost.cpu_percent.toFixed(2)} % of one CPU core per second of audio, measured on {cost.machine}; the board's CPU
+          differs
+        </>
+      )}
+      .
+    </p>
+  );
 }
 
 export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latestJob: JobRecord | null }) {
@@ -184,6 +214,7 @@ export function ApplyPanel({ datasetId, latestJob }: { datasetId: string; latest
           </button>
         </div>
       </div>
+      {latestJob?.status === "succeeded" && latestJob.metrics && <ModelToShip metrics={latestJob.metrics} />}
       {reason && (
         <p className="disabled-reason" data-testid="apply-reason">
           {reason}
