@@ -30,6 +30,12 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OWW_FEATURE_MODELS = SHARED_DATA.parent / "models" / "openwakeword"
 ADMIN_PASSWORD = "test-admin-password"
 
+# A shell without job control starts background commands with Ctrl-C (SIGINT) ignored, and an
+# ignored signal stays ignored across exec: the tests that press Ctrl-C on a CLI child would
+# then see it run on. A handled signal is reset to its default in a child, so handle it here.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def shared(relative: str) -> Path:
     path = SHARED_DATA / relative
