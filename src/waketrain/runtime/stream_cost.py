@@ -39,7 +39,7 @@ def cpu_percent(
 
 
 def describe_cpu() -> str:
-    """The CPU's model name where Linux says it, else the architecture, and its core count."""
+    """The CPU's model name where Linux says it (else the platform's), and the architecture."""
     name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
