@@ -292,6 +292,8 @@ def test_cli_train_prints_the_job_and_export_folder(registry: Registry) -> None:
         f"threshold {job.metrics['threshold']:.6g} (log-odds {log_odds:.2f}): "
     )
     assert abs(1 / (1 + math.exp(-log_odds)) - job.metrics["threshold"]) < 1e-9
+    model = f"model {job.metrics['model_id']} ({job.metrics['backend']}): streaming costs "
+    assert lines[3].startswith(model) and "% of one CPU core per second of audio" in lines[3]
     missed = [line for line in lines if line.startswith("missed held-out positive: clip ")]
     assert len(missed) == len(job.metrics["missed_positives"])
     assert queue.current_job_id(registry) == job_id

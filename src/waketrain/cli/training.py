@@ -34,6 +34,7 @@ def train(
 ) -> None:
     """Train, evaluate and export a model as a job run here; prints the job id and export folder."""
     from waketrain.jobs.worker import train_here
+    from waketrain.runtime.model_card import StreamCost
     from waketrain.training.config import parse_set_options
     from waketrain.training.diagnosis import MissedClip
     from waketrain.training.pipeline import ProgressUpdate
@@ -53,6 +54,12 @@ def train(
         raise typer.Exit(1)
     typer.echo(f"export {registry.layout.root / job.export_dir}")
     typer.echo(_outcome(job.metrics, job.config["target_fa_per_hour"]))
+    if job.metrics.get("stream_cost"):
+        cost = StreamCost.model_validate(job.metrics["stream_cost"])
+        typer.echo(
+            f"model {job.metrics['model_id']} ({job.metrics['backend']}): streaming costs "
+            f"{cost.describe()}"
+        )
     for missed in job.metrics.get("missed_positives") or []:
         clip = MissedClip(**missed)
         typer.echo(f"missed held-out positive: {clip.describe()}. {clip.advice}")

@@ -88,6 +88,12 @@ class StreamCost(_Open):
     audio_seconds: float
     machine: str
 
+    def describe(self) -> str:
+        return (
+            f"{self.cpu_percent:.2f} % of one CPU core per second of audio, measured on "
+            f"{self.machine}"
+        )
+
 
 class Comparison(_Open):
     """The new model against the one that was current, on the same positives and hours."""
