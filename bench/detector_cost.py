@@ -26,7 +26,6 @@ are trained here on 60 clips, so how many clips they fire on says little of thei
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from waketrain.runtime.detector import LIVE_THREADS, Detector
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES
 from waketrain.runtime.marblenet_stream import ENCODER_FILE
 from waketrain.runtime.stream_cost import CHUNK_SAMPLES as CHUNK
-from waketrain.runtime.stream_cost import cpu_percent
+from waketrain.runtime.stream_cost import cpu_percent, describe_cpu
 from waketrain.runtime.streaming import StreamingParams
 from waketrain.settings import Settings
 from waketrain.store.clips import ClipMetadata, Label, import_files
@@ -184,8 +183,7 @@ def main() -> None:
             rows.append(("microWakeWord okay_nabu (pymicro-wakeword)", cpu_percent(micro, audio)))
         latency = {backend: latencies(export) for backend, export in exports.items()}
 
-    machine = platform.processor() or platform.machine()
-    print(f"\n{machine}, {args.seconds:g} s of audio in 80 ms chunks\n")
+    print(f"\n{describe_cpu()}, {args.seconds:g} s of audio in 80 ms chunks\n")
     print("| detector | % of one core per audio second |")
     print("| --- | ---: |")
     for name, percent in rows:
