@@ -128,10 +128,7 @@ def resolve_device(requested: str) -> torch.device:
 
 def describe_device(device: torch.device, amp: bool) -> dict[str, Any]:
     """Which device trained the model, for metadata.json: a CUDA job is judged differently."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else describe_cpu()
     return {"type": device.type, "name": name, "amp": amp, "torch": torch.__version__}
 
 
