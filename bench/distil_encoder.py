@@ -48,11 +48,13 @@ from accuracy import (
     voices_ablation,
 )
 
+from waketrain.runtime import oww_model
 from waketrain.runtime import speech_embedding as oww
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_span
 from waketrain.settings import Settings
 from waketrain.store.startup import start_registry
 from waketrain.synth.espeak import Espeak, Voice
+from waketrain.training import negative_bank
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet, ConvSpec
 from waketrain.training.config import TrainConfig
 
@@ -145,8 +147,7 @@ class Student(nn.Module):
                 ConvSpec(width, kernel=5, dilation=8),
             ),
         )
-        self.net = CausalWakeNet(config)
-        self.net.head = nn.Identity()  # the projection below is this model's output
+        self.net = CausalWakeNet(config)  # its blocks; `project` stands for its wake logit
         self.project = nn.Conv1d(width, oww.EMBEDDING_DIM, 1)
         self.first_valid = -(-(self.net.receptive_field_frames - HOP_FRAMES) // HOP_FRAMES)
 
@@ -244,30 +245,33 @@ def student_as_embedder(student: Student, mean: np.ndarray, std: np.ndarray) -> 
 
     keep = 30 * oww.CHUNK_SAMPLES  # whole chunks, more than the student's receptive field
 
-    def stream_init(self: oww.EmbeddingStream, embedder: oww.SpeechEmbedder) -> None:
-        self._embedder = embedder
-        self.buffer, self.dropped, self.seen, self.done = np.zeros(0, np.float32), 0, 0, 0
+    class StudentStream(oww.EmbeddingStream):
+        """EmbeddingStream's contract: each call gives the embeddings its audio completes."""
 
-    def process(self: oww.EmbeddingStream, chunk: np.ndarray) -> np.ndarray:
-        self.buffer = np.concatenate([self.buffer, chunk.astype(np.float32, copy=False)])
-        self.seen += len(chunk)
-        total = max(0, (self.seen - oww.MEL_CONTEXT_SAMPLES) // oww.CHUNK_SAMPLES
-                    - oww.FIRST_EMBEDDING_CHUNK)  # fmt: skip
-        if total <= self.done:
-            return np.zeros((0, oww.EMBEDDING_DIM), np.float32)
-        base = self.dropped // oww.CHUNK_SAMPLES
-        out = embed(None, self.buffer)[self.done - base : total - base]
-        self.done = total
-        drop = max(0, (len(self.buffer) - keep) // oww.CHUNK_SAMPLES * oww.CHUNK_SAMPLES)
-        self.buffer, self.dropped = self.buffer[drop:], self.dropped + drop
-        return out
+        def __init__(self, embedder: oww.SpeechEmbedder) -> None:
+            self.buffer = np.zeros(0, np.float32)  # the latest audio, from sample `dropped` on
+            self.dropped = self.seen = self.done = 0  # samples dropped, samples in, embeddings out
+
+        def process(self, chunk: np.ndarray) -> np.ndarray:
+            self.buffer = np.concatenate([self.buffer, chunk.astype(np.float32, copy=False)])
+            self.seen += len(chunk)
+            total = max(0, (self.seen - oww.MEL_CONTEXT_SAMPLES) // oww.CHUNK_SAMPLES
+                        - oww.FIRST_EMBEDDING_CHUNK)  # fmt: skip
+            if total <= self.done:
+                return np.zeros((0, oww.EMBEDDING_DIM), np.float32)
+            base = self.dropped // oww.CHUNK_SAMPLES
+            out = embed(None, self.buffer)[self.done - base : total - base]
+            self.done = total
+            drop = max(0, (len(self.buffer) - keep) // oww.CHUNK_SAMPLES * oww.CHUNK_SAMPLES)
+            self.buffer, self.dropped = self.buffer[drop:], self.dropped + drop
+            return out
 
     torch.set_num_threads(1)
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(oww.SpeechEmbedder, "__init__", lambda _s: None))
         stack.enter_context(mock.patch.object(oww.SpeechEmbedder, "embed", embed))
-        stack.enter_context(mock.patch.object(oww.EmbeddingStream, "__init__", stream_init))
-        stack.enter_context(mock.patch.object(oww.EmbeddingStream, "process", process))
+        for module in (oww_model, negative_bank):  # where the stream is made
+            stack.enter_context(mock.patch.object(module, "EmbeddingStream", StudentStream))
         yield
 
 
@@ -327,7 +331,7 @@ def main() -> None:
         weights[babble_streams] *= args.babble_share / weights[babble_streams].sum()
         weights[~babble_streams] *= (1 - args.babble_share) / weights[~babble_streams].sum()
     student, r2 = train_student(pairs, weights / weights.sum(), test, args.width, args.steps)
-    params = sum(p.numel() for p in student.parameters())
+    params = sum(p.numel() for name, p in student.named_parameters() if "head" not in name)
     print(f"\nstudent: {params} parameters, receptive field "
           f"{student.net.receptive_field_frames} frames; R² on the held-out 'computer' clips "
           f"(clean and with noise): {r2:.3f}\n", flush=True)  # fmt: skip
