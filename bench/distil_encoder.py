@@ -75,8 +75,8 @@ FIRST_EMBEDDING_END = (
 )
 FIRST_HOP = (FIRST_EMBEDDING_END - frames_span(HOP_FRAMES)) // HOP_SAMPLES  # 19
 CROP_FRAMES = 320  # 3.2 s of frames per training example
-# espeak-ng languages for babble; Swedish left out: espeak-ng 1.52 crashed the process on
-# some of its pseudo-word sentences.
+# espeak-ng languages for babble; Swedish left out: espeak-ng (espeakng-loader 0.2.4)
+# crashed the process on some of its pseudo-word sentences.
 BABBLE_LANGUAGES = ("en-us", "en", "en-gb-scotland", "nl", "cs", "de", "fr", "es", "it", "pl",
                     "pt", "ru", "hu", "fi", "da")  # fmt: skip
 ONSETS = "b c d f g h j k l m n p r s t v w z ch sh th st pr tr kl gr".split()  # noqa: SIM905
