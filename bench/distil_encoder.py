@@ -247,7 +247,10 @@ def student_as_embedder(student: Student, mean: np.ndarray, std: np.ndarray) -> 
         embeddings: np.ndarray = hops.T.numpy().astype(np.float32)
         return embeddings
 
-    keep = 30 * oww.CHUNK_SAMPLES  # whole chunks, more than the student's receptive field
+    # Whole chunks that hold the newest embedding's receptive field and a chunk more, so every
+    # embedding a call gives reads only audio, never the zeros before the buffer.
+    heard = frames_span(student.net.receptive_field_frames) + oww.CHUNK_SAMPLES
+    keep = -(-heard // oww.CHUNK_SAMPLES) * oww.CHUNK_SAMPLES
 
     class StudentStream(oww.EmbeddingStream):
         """EmbeddingStream's contract: each call gives the embeddings its audio completes."""
