@@ -52,6 +52,7 @@ from accuracy import (
     voices_ablation,
 )
 
+from waketrain.audio.constants import SAMPLE_RATE_HZ
 from waketrain.runtime import oww_model
 from waketrain.runtime import speech_embedding as oww
 from waketrain.runtime.log_mel import FRAME_HOP_SAMPLES, LogMelFrames, frames_span
@@ -60,10 +61,10 @@ from waketrain.store.startup import start_registry
 from waketrain.synth.espeak import Espeak, Voice
 from waketrain.training import negative_bank
 from waketrain.training.causal_model import CausalNetConfig, CausalWakeNet, ConvSpec
-from waketrain.training.config import TrainConfig
+from waketrain.training.config import CAUSAL_HOP_FRAMES, TrainConfig
 
 MEL_BANDS = 64
-HOP_FRAMES = 4  # the student's 40 ms hop
+HOP_FRAMES = CAUSAL_HOP_FRAMES  # the student's 40 ms hop, the causal backend's
 HOP_SAMPLES = HOP_FRAMES * FRAME_HOP_SAMPLES
 HOPS_PER_EMBEDDING = oww.CHUNK_SAMPLES // HOP_SAMPLES  # 2
 # The teacher's embedding k hears audio up to this sample of `SpeechEmbedder.embed`'s input
@@ -88,7 +89,7 @@ def babble(hours: float, rng: np.random.Generator) -> np.ndarray:
     engine = Espeak.shared()
     variants = engine.variants()
     out, total = [], 0
-    while total < hours * 3600 * 16000:
+    while total < hours * 3600 * SAMPLE_RATE_HZ:
         words = [
             "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) for _ in range(rng.integers(1, 4)))
             + (rng.choice(ONSETS) if rng.random() < 0.5 else "")
@@ -108,14 +109,14 @@ def babble(hours: float, rng: np.random.Generator) -> np.ndarray:
 
 def joined(paths: list[Path]) -> np.ndarray:
     """Recordings back to back, 0.3 s of silence after each."""
-    gap = np.zeros(4800, np.float32)
+    gap = np.zeros(SAMPLE_RATE_HZ * 3 // 10, np.float32)
     return np.concatenate([part for p in paths for part in (read(p), gap)])
 
 
 def with_noise(audio: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Noise at 0-20 dB SNR, a new stretch and SNR every 4 s, then a gain of -15 to +3 dB."""
     out = audio.copy()
-    step = 4 * 16000
+    step = 4 * SAMPLE_RATE_HZ
     for start in range(0, len(audio), step):
         part = audio[start : start + step]
         offset = rng.integers(0, len(noise) - len(part))
@@ -296,7 +297,7 @@ def teacher_set(babble_hours: float, cache: Path | None) -> dict[str, list[np.nd
     speech = [*real, babble(babble_hours, rng)]
     streams = speech + [with_noise(audio, noise, rng) for audio in speech]
     is_babble = [np.array(i % len(speech) == len(real)) for i in range(len(streams))]
-    hours = sum(map(len, streams)) / 16000 / 3600
+    hours = sum(map(len, streams)) / SAMPLE_RATE_HZ / 3600
     print(f"pretraining audio: {hours:.2f} h (half of it with noise mixed in), "
           f"{babble_hours:.2f} h of it babble before noise", flush=True)  # fmt: skip
     teacher = oww.SpeechEmbedder()
