@@ -154,7 +154,6 @@ class Student(nn.Module):
         )
         self.net = CausalWakeNet(config)  # its blocks; `project` stands for its wake logit
         self.project = nn.Conv1d(width, oww.EMBEDDING_DIM, 1)
-        self.first_valid = -(-(self.net.receptive_field_frames - HOP_FRAMES) // HOP_FRAMES)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, mel, frames) -> (B, 96, hops), standardised embeddings."""
@@ -200,7 +199,7 @@ def train_student(
     torch.manual_seed(0)
     student = Student(width)
     rng, test_rng = np.random.default_rng(0), np.random.default_rng(1)
-    held = [crops(test, None, 64, student.first_valid, test_rng) for _ in range(4)]
+    held = [crops(test, None, 64, student.net.first_valid_hop, test_rng) for _ in range(4)]
     optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
 
@@ -217,7 +216,7 @@ def train_student(
 
     started = time.time()
     for step in range(steps):
-        frames, targets, has = crops(pairs, odds, 32, student.first_valid, rng)
+        frames, targets, has = crops(pairs, odds, 32, student.net.first_valid_hop, rng)
         loss = ((student(frames) - targets) ** 2).mean(dim=1)[has].mean()
         optimizer.zero_grad()
         torch.autograd.backward(loss)

@@ -68,12 +68,6 @@ class CausalWake(nn.Module):
         logits: torch.Tensor = self.net(self.log_mel(audio))  # (B, hops)
         return logits
 
-    @property
-    def first_valid_hop(self) -> int:
-        """The first hop whose receptive field starts inside the window (no zero padding)."""
-        hop = self.net.hop_frames
-        return -(-(self.net.receptive_field_frames - hop) // hop)
-
 
 class LastHopProbability(nn.Module):
     """The project's ONNX contract: (batch, window) audio -> (batch,) probability at the
@@ -151,7 +145,7 @@ def causal_fitting(
     model = CausalWake(CausalNetConfig())
     warm_start(model)
     model.to(device)
-    net, first_valid = model.net, model.first_valid_hop
+    net, first_valid = model.net, model.net.first_valid_hop
     window = frames_span(training_frames(config))
     phrase_window = frames_span(net.receptive_field_frames)  # what the last hop hears
     windows = TrainingWindows(data, config, device, window=window, phrase_window=phrase_window)

@@ -179,6 +179,13 @@ class CausalWakeNet(nn.Module):
             spacing *= spec.stride
         return field
 
+    @property
+    def first_valid_hop(self) -> int:
+        """The first logit of `forward` whose receptive field starts inside its input (no zero
+        padding)."""
+        hop = self.hop_frames
+        return -(-(self.receptive_field_frames - hop) // hop)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features
         for block in self._blocks:
