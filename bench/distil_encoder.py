@@ -164,16 +164,20 @@ class Student(nn.Module):
         return out
 
 
+def by_seconds(mels: list[np.ndarray]) -> np.ndarray:
+    """Odds of drawing each stream that make each second of audio alike."""
+    lengths = np.array([len(mel) for mel in mels], np.float64)
+    odds: np.ndarray = lengths / lengths.sum()
+    return odds
+
+
 def crops(
-    pairs: list[tuple[np.ndarray, np.ndarray]], odds: np.ndarray | None, n: int,
+    pairs: list[tuple[np.ndarray, np.ndarray]], odds: np.ndarray, n: int,
     first_valid: int, rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """n crops: frames (n, 64, CROP_FRAMES), targets (n, 96, hops) and which hops have one;
-    each from a stream drawn with probabilities `odds` (None: each second alike)."""
+    each from a stream drawn with probabilities `odds`."""
     hops = CROP_FRAMES // HOP_FRAMES
-    if odds is None:
-        lengths = np.array([len(mel) for mel, _ in pairs], np.float64)
-        odds = lengths / lengths.sum()
     frames, targets, has = [], [], []
     for _ in range(n):
         mel, emb = pairs[rng.choice(len(pairs), p=odds)]
@@ -199,7 +203,8 @@ def train_student(
     torch.manual_seed(0)
     student = Student(width)
     rng, test_rng = np.random.default_rng(0), np.random.default_rng(1)
-    held = [crops(test, None, 64, student.net.first_valid_hop, test_rng) for _ in range(4)]
+    test_odds, first_valid = by_seconds([m for m, _ in test]), student.net.first_valid_hop
+    held = [crops(test, test_odds, 64, first_valid, test_rng) for _ in range(4)]
     optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
 
@@ -216,7 +221,7 @@ def train_student(
 
     started = time.time()
     for step in range(steps):
-        frames, targets, has = crops(pairs, odds, 32, student.net.first_valid_hop, rng)
+        frames, targets, has = crops(pairs, odds, 32, first_valid, rng)
         loss = ((student(frames) - targets) ** 2).mean(dim=1)[has].mean()
         optimizer.zero_grad()
         torch.autograd.backward(loss)
@@ -287,6 +292,9 @@ def teacher_set(babble_hours: float, cache: Path | None) -> dict[str, list[np.nd
     which streams are babble; from `cache` (an .npz) when it holds them, else written there."""
     if cache and cache.exists():
         with np.load(cache) as saved:
+            if float(saved["babble_hours"]) != babble_hours:
+                raise SystemExit(f"{cache} holds {float(saved['babble_hours'])} h of babble, "
+                                 f"not {babble_hours}: name another --cache file.")  # fmt: skip
             return {key: [saved[f"{key}{i}"] for i in range(int(saved[f"n_{key}"]))]
                     for key in ("mel", "emb", "test_mel", "test_emb", "babble")}  # fmt: skip
     rng = np.random.default_rng(0)
@@ -310,7 +318,7 @@ def teacher_set(babble_hours: float, cache: Path | None) -> dict[str, list[np.nd
     if cache:
         arrays = {f"{key}{i}": a for key, values in found.items() for i, a in enumerate(values)}
         arrays |= {f"n_{key}": np.array(len(values)) for key, values in found.items()}
-        np.savez(cache, allow_pickle=False, **arrays)
+        np.savez(cache, allow_pickle=False, babble_hours=np.array(babble_hours), **arrays)
     return found
 
 
@@ -332,12 +340,12 @@ def main() -> None:
     pairs = [(m, (e - mean) / std) for m, e in zip(found["mel"], found["emb"], strict=True)]
     test = [(m, (e - mean) / std) for m, e in zip(found["test_mel"], found["test_emb"],
                                                     strict=True)]  # fmt: skip
-    weights = np.array([len(m) for m in found["mel"]], np.float64)
+    odds = by_seconds(found["mel"])
     if args.babble_share is not None:
         babble_streams = np.array([bool(b) for b in found["babble"]])
-        weights[babble_streams] *= args.babble_share / weights[babble_streams].sum()
-        weights[~babble_streams] *= (1 - args.babble_share) / weights[~babble_streams].sum()
-    student, r2 = train_student(pairs, weights / weights.sum(), test, args.width, args.steps)
+        odds[babble_streams] *= args.babble_share / odds[babble_streams].sum()
+        odds[~babble_streams] *= (1 - args.babble_share) / odds[~babble_streams].sum()
+    student, r2 = train_student(pairs, odds, test, args.width, args.steps)
     params = sum(p.numel() for name, p in student.named_parameters() if "head" not in name)
     print(f"\nstudent: {params} parameters, receptive field "
           f"{student.net.receptive_field_frames} frames; R² on the held-out 'computer' clips "
